@@ -1,0 +1,188 @@
+/* edgemoe: M3ViT multi-task Mixture-of-Experts inference, as the Edge-MoE
+ * accelerator runs it.  Public API.
+ *
+ * Data flows one way: load a model (em_model_load) -> run an engine on an
+ * image for one or more tasks (em_session_run) -> read features, routing and
+ * head logits from the returned em_task_output.
+ *
+ * Errors: every call that can fail returns EM_OK (0) or a negative code and
+ * writes one human-readable line into the caller's em_err buffer.  The library
+ * never prints. */
+#ifndef EDGEMOE_H
+#define EDGEMOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EM_MAX_TASKS 8
+#define EM_MAX_LAYERS 32
+#define EM_MAX_EXPERTS 64
+#define EM_MAX_TOPK 8
+#define EM_NAME_LEN 32
+#define EM_ERR_LEN 512
+
+typedef struct { char msg[EM_ERR_LEN]; } em_err;
+
+enum {
+    EM_OK = 0,
+    EM_EIO = -1,      /* file missing, unreadable, truncated */
+    EM_EFORMAT = -2,  /* file readable but not what it claims to be */
+    EM_ESHAPE = -3,   /* tensor or image has the wrong shape */
+    EM_EVALUE = -4,   /* NaN / Inf or out-of-range value */
+    EM_EARG = -5,     /* bad argument (unknown task, engine, ...) */
+    EM_ENOMEM = -6,
+};
+
+/* Every dimension of the model.  Defaults (em_config_default) are M3ViT-tiny
+ * as the Edge-MoE accelerator runs it (SPEC 1). */
+typedef struct {
+    int img_c, img_h, img_w;   /* 3 x 128 x 256 */
+    int patch;                 /* 16 */
+    int grid_h, grid_w;        /* 8 x 16 patches */
+    int n_tok;                 /* grid_h * grid_w + 1 = 129 (token 0: class) */
+    int dim;                   /* D = 192 */
+    int depth;                 /* 12 blocks; odd blocks are MoE */
+    int n_heads, head_dim;     /* 3 x 64 */
+    int mlp_hidden;            /* dense MLP hidden, 768 */
+    int n_experts;             /* E = 16 */
+    int expert_hidden;         /* 384 */
+    int top_k;                 /* 2 */
+    int n_tasks;               /* 2 */
+    char task_name[EM_MAX_TASKS][EM_NAME_LEN]; /* "semseg", "depth" */
+    int task_channels[EM_MAX_TASKS];           /* 7, 1 */
+    int head_ch;               /* 256: channels of the head's 3x3 convs */
+    float ln_eps;              /* 1e-6 (backbone and head LN) */
+    float bn_eps;              /* 1e-5 */
+} em_config;
+
+void em_config_default(em_config *c);
+/* Checks that the dimensions are consistent (n_tok = grid + 1, dim = heads x
+ * head_dim, top_k <= n_experts, ...). */
+int em_config_check(const em_config *c, em_err *err);
+static inline int em_is_moe(const em_config *c, int layer) { (void)c; return layer % 2 == 1; }
+int em_n_moe_layers(const em_config *c);
+int em_task_index(const em_config *c, const char *name); /* -1 if unknown */
+
+/* One named tensor of the model, pointing into the model's arena. */
+typedef struct {
+    char name[48];  /* Edge-MoE file stem, e.g. "l3_htoh4_weight" */
+    int ndim;
+    int shape[4];
+    size_t numel;
+    float *data;
+} em_tensor;
+
+/* Per-task decoder head ("PUP", 4 conv stages). */
+typedef struct {
+    float *norm_w, *norm_b;   /* [D] */
+    float *conv_w[4];         /* [head_ch][cin][3][3], cin = D for conv0 else head_ch */
+    float *conv_b[4];         /* [head_ch] */
+    float *bn_w[4], *bn_b[4], *bn_mean[4], *bn_var[4]; /* [head_ch] */
+    float *cls_w;             /* [C][head_ch] (conv4, 1x1) */
+    float *cls_b;             /* [C] */
+} em_head_weights;
+
+/* All weights.  Per-layer tensors are stacked; dense layers index fc* by
+ * layer/2, MoE layers index gate/experts by layer/2 as well (odd layers). */
+typedef struct {
+    float *patch_w;    /* [D][C][P][P] */
+    float *patch_b;    /* [D] */
+    float *pos_embed;  /* [N][D], row 0 holds the folded class token */
+    float *ln1_w, *ln1_b; /* [depth][D] */
+    float *ln2_w, *ln2_b; /* [depth][D] */
+    float *qkv_w;      /* [depth][3D][D] */
+    float *qkv_b;      /* [depth][3D] */
+    float *proj_w;     /* [depth][D][D] */
+    float *proj_b;     /* [depth][D] */
+    float *fc1_w;      /* [n_dense][H][D] */
+    float *fc1_b;      /* [n_dense][H] */
+    float *fc2_w;      /* [n_dense][D][H] */
+    float *fc2_b;      /* [n_dense][D] */
+    float *gate_w;     /* [n_moe][T][E][D] */
+    float *exp1_w;     /* [n_moe][E][He][D]  (htoh4) */
+    float *exp1_b;     /* [n_moe][E][He] */
+    float *exp2_w;     /* [n_moe][E][D][He]  (h4toh) */
+    float *exp2_b;     /* [n_moe][E][D] */
+    em_head_weights head[EM_MAX_TASKS];
+} em_weights;
+
+typedef struct {
+    em_config cfg;
+    em_weights w;
+    em_tensor *tensors;   /* every tensor, in a fixed order */
+    int n_tensors;
+    float *arena;         /* one allocation holding all weights */
+    size_t arena_floats;
+    char source[512];     /* path it was loaded from, or "synthetic" */
+} em_model;
+
+/* Allocates the arena for cfg and builds the tensor table (data zeroed). */
+int em_model_alloc(em_model *m, const em_config *cfg, em_err *err);
+void em_model_free(em_model *m);
+em_tensor *em_model_find(em_model *m, const char *name);
+
+/* Loads a directory in the Edge-MoE layout or a .safetensors file.  Every
+ * tensor is checked: present, dtype, shape, finite. */
+int em_model_load(em_model *m, const char *path, em_err *err);
+int em_model_load_dir(em_model *m, const char *dir, em_err *err);
+int em_model_load_safetensors(em_model *m, const char *path, em_err *err);
+int em_model_save_safetensors(const em_model *m, const char *path, em_err *err);
+/* Deterministic untrained model (for demos and tests). */
+int em_model_synthetic(em_model *m, const em_config *cfg, uint64_t seed, em_err *err);
+/* Checks every tensor is finite. */
+int em_model_check_finite(const em_model *m, em_err *err);
+
+/* ---- engines ---- */
+typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2 } em_engine_kind;
+const char *em_engine_name(em_engine_kind k);
+int em_engine_parse(const char *name, em_engine_kind *k); /* -1 if unknown */
+
+/* Stage tracing: engines call this, when set, with every intermediate tensor a
+ * test may want to compare ("embed", "block3", "head.conv0", ...). */
+typedef void (*em_trace_fn)(void *user, int task, const char *stage,
+                            const float *data, int ndim, const int *shape);
+
+typedef struct {
+    float *features;        /* [N][D] block output (last block) */
+    float *logits;          /* [C][img_h][img_w] head output, before argmax */
+    int32_t *routing;       /* [n_moe][N][top_k], slot 0 = largest probability */
+    float *gate_prob;       /* [n_moe][N][top_k] the g_k used */
+    int32_t *expert_tokens; /* [n_moe][E] tokens routed to each expert */
+    double backbone_ms, head_ms, total_ms;
+    double shared_ms;       /* task-independent prefix, counted once per run */
+} em_task_output;
+
+typedef struct em_session em_session;
+
+typedef struct {
+    em_engine_kind engine;
+    int threads;            /* 0: all cores */
+    int skip_head;          /* features/routing only */
+    em_trace_fn trace;
+    void *trace_user;
+} em_session_opts;
+
+/* A session owns every activation buffer an engine needs: planned once,
+ * reused for every image. */
+em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *err);
+void em_session_free(em_session *s);
+/* Runs the image ([img_c][img_h][img_w], values in [0,1)) for every task whose
+ * bit is set in task_mask.  Outputs for task t are in em_session_output(s, t),
+ * valid until the next run.  The task-independent prefix runs once. */
+int em_session_run(em_session *s, const float *image, unsigned task_mask, em_err *err);
+const em_task_output *em_session_output(const em_session *s, int task);
+
+/* ---- images ---- */
+/* Loads PNG, JPEG or raw float32 ([c][h][w]) and returns a [c][h][w] float
+ * image at the model size: PNG/JPEG are resized (see docs) and each pixel v
+ * in 0..255 becomes v/256.  out must hold c*h*w floats. */
+int em_image_load(const char *path, const em_config *c, float *out, em_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

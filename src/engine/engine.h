@@ -1,0 +1,33 @@
+/* Internal engine interface.  An engine computes the backbone (features,
+ * routing) for the tasks of a mask; heads are float and shared (src/heads). */
+#ifndef EM_ENGINE_H
+#define EM_ENGINE_H
+#include "edgemoe.h"
+
+typedef struct {
+    const char *name;
+    void *(*create)(const em_model *m, const em_session_opts *o, em_err *err);
+    void (*destroy)(void *eng);
+    /* Fills features, routing, gate_prob, expert_tokens and the backbone_ms /
+     * shared_ms timings of out[t] for every t in task_mask. */
+    int (*backbone)(void *eng, const float *image, unsigned task_mask,
+                    em_task_output *out, em_err *err);
+} em_engine_ops;
+
+extern const em_engine_ops em_engine_ref;
+extern const em_engine_ops em_engine_fast;   /* src/engine/fast.c  (issue 4) */
+extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c (issue 3) */
+
+/* Shared float head (src/heads/head.c): features [N][D] -> logits [C][H][W].
+ * scratch: em_head_scratch_floats(cfg) floats. */
+size_t em_head_scratch_floats(const em_config *c);
+void em_head_ref(const em_model *m, int task, const float *features, float *logits,
+                 float *scratch, em_trace_fn trace, void *trace_user);
+
+double em_now_ms(void);
+int em_error(em_err *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+#endif
