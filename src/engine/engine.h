@@ -12,6 +12,9 @@ typedef struct {
      * shared_ms timings of out[t] for every t in task_mask. */
     int (*backbone)(void *eng, const float *image, unsigned task_mask,
                     em_task_output *out, em_err *err);
+    /* Optional: the engine's own float head (NULL: em_head_ref).  Fills
+     * out->logits from out->features and sets out->head_ms. */
+    int (*head)(void *eng, int task, em_task_output *out, em_err *err);
 } em_engine_ops;
 
 extern const em_engine_ops em_engine_ref;
