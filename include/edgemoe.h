@@ -140,6 +140,7 @@ int em_model_check_finite(const em_model *m, em_err *err);
 typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2 } em_engine_kind;
 const char *em_engine_name(em_engine_kind k);
 int em_engine_parse(const char *name, em_engine_kind *k); /* -1 if unknown */
+int em_engine_available(em_engine_kind k);                /* built into this library */
 
 /* Stage tracing: engines call this, when set, with every intermediate tensor a
  * test may want to compare ("embed", "block3", "head.conv0", ...). */

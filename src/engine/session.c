@@ -1,0 +1,120 @@
+/* A session: one engine, its buffers and the per-task outputs, planned once
+ * and reused for every image. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine/engine.h"
+
+struct em_session {
+    const em_model *m;
+    em_session_opts opts;
+    const em_engine_ops *ops;
+    void *eng;
+    em_task_output out[EM_MAX_TASKS];
+    float *head_scratch;
+    void *block;  /* one allocation for every output buffer */
+};
+
+const char *em_engine_name(em_engine_kind k) {
+    switch (k) {
+    case EM_ENGINE_REF: return "ref";
+    case EM_ENGINE_FAST: return "fast";
+    case EM_ENGINE_FIXED: return "fixed";
+    }
+    return "?";
+}
+
+int em_engine_parse(const char *name, em_engine_kind *k) {
+    for (int i = 0; i <= EM_ENGINE_FIXED; i++)
+        if (strcmp(name, em_engine_name((em_engine_kind)i)) == 0) { *k = (em_engine_kind)i; return 0; }
+    return -1;
+}
+
+/* Engines not linked in (weak symbols) are reported, not crashed on. */
+extern const em_engine_ops em_engine_fast __attribute__((weak));
+extern const em_engine_ops em_engine_fixed __attribute__((weak));
+
+static const em_engine_ops *engine_ops(em_engine_kind k) {
+    switch (k) {
+    case EM_ENGINE_REF: return &em_engine_ref;
+    case EM_ENGINE_FAST: return &em_engine_fast;
+    case EM_ENGINE_FIXED: return &em_engine_fixed;
+    }
+    return NULL;
+}
+
+int em_engine_available(em_engine_kind k) { return engine_ops(k) != NULL; }
+
+em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *err) {
+    const em_config *c = &m->cfg;
+    const em_engine_ops *ops = engine_ops(o->engine);
+    if (!ops) { em_error(err, EM_EARG, "engine %s is not available in this build", em_engine_name(o->engine)); return NULL; }
+    em_session *s = calloc(1, sizeof *s);
+    if (!s) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
+    s->m = m; s->opts = *o; s->ops = ops;
+    size_t N = c->n_tok, D = c->dim, Lm = em_n_moe_layers(c), K = c->top_k, E = c->n_experts;
+    size_t HW = (size_t)c->img_h * c->img_w, per_task = N * D + Lm * N * K * 2 + Lm * E;
+    size_t total = 0;
+    for (int t = 0; t < c->n_tasks; t++) total += per_task + (size_t)c->task_channels[t] * HW;
+    s->block = calloc(total, sizeof(float));
+    s->head_scratch = o->skip_head ? NULL : malloc(em_head_scratch_floats(c) * sizeof(float));
+    if (!s->block || (!o->skip_head && !s->head_scratch)) {
+        em_session_free(s); em_error(err, EM_ENOMEM, "out of memory"); return NULL;
+    }
+    float *p = s->block;  /* int32 and float are both 4 bytes */
+    for (int t = 0; t < c->n_tasks; t++) {
+        em_task_output *out = &s->out[t];
+        out->features = p; p += N * D;
+        out->routing = (int32_t *)p; p += Lm * N * K;
+        out->gate_prob = p; p += Lm * N * K;
+        out->expert_tokens = (int32_t *)p; p += Lm * E;
+        out->logits = p; p += (size_t)c->task_channels[t] * HW;
+    }
+    s->eng = ops->create(m, &s->opts, err);
+    if (!s->eng) { em_session_free(s); return NULL; }
+    return s;
+}
+
+void em_session_free(em_session *s) {
+    if (!s) return;
+    if (s->eng) s->ops->destroy(s->eng);
+    free(s->block);
+    free(s->head_scratch);
+    free(s);
+}
+
+int em_session_run(em_session *s, const float *image, unsigned mask, em_err *err) {
+    const em_config *c = &s->m->cfg;
+    if (mask == 0 || mask >> c->n_tasks)
+        return em_error(err, EM_EARG, "task mask 0x%x does not select tasks of this model (%d tasks)", mask, c->n_tasks);
+    size_t n = (size_t)c->img_c * c->img_h * c->img_w;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(image[i])) return em_error(err, EM_EVALUE, "image has a non-finite value at index %zu", i);
+    int rc = s->ops->backbone(s->eng, image, mask, s->out, err);
+    if (rc) return rc;
+    int charged = 0;
+    for (int t = 0; t < c->n_tasks; t++) {
+        if (!(mask >> t & 1)) continue;
+        em_task_output *out = &s->out[t];
+        out->head_ms = 0;
+        if (!s->opts.skip_head) {
+            double h0 = em_now_ms();
+            if (s->ops->head) {
+                rc = s->ops->head(s->eng, t, out, err);
+                if (rc) return rc;
+            } else {
+                em_head_ref(s->m, t, out->features, out->logits, s->head_scratch, s->opts.trace, s->opts.trace_user);
+            }
+            out->head_ms = em_now_ms() - h0;
+        }
+        /* the shared prefix is charged to the first task only, so that the
+         * per-task totals add up to the wall time of the run */
+        if (charged++) out->backbone_ms -= out->shared_ms;
+        out->total_ms = out->backbone_ms + out->head_ms;
+    }
+    return EM_OK;
+}
+
+const em_task_output *em_session_output(const em_session *s, int task) {
+    return (task >= 0 && task < s->m->cfg.n_tasks) ? &s->out[task] : NULL;
+}

@@ -1,0 +1,427 @@
+/* edgemoe: command-line front end.
+ *
+ *   edgemoe run --model PATH --image PATH [--image PATH ...] [--task semseg|depth|all]
+ *               [--engine ref|fast|fixed] [--out DIR] [--features FILE] [--logits FILE]
+ *               [--routing FILE] [--threads N] [--json]
+ *   edgemoe convert MODEL OUT.safetensors
+ *   edgemoe sample-image OUT.png
+ *
+ * Every failure prints one line "edgemoe: ..." on stderr, exits non-zero and
+ * removes any output file this run already wrote. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "edgemoe.h"
+#include "engine/engine.h"
+#include "image/image.h"
+
+#define SYNTHETIC_SEED 20231029u
+
+/* ---- files written by this run, removed again on failure ---- */
+static char **written;
+static int n_written;
+
+static void forget_written(void) {
+    for (int i = 0; i < n_written; i++) free(written[i]);
+    free(written);
+    written = NULL; n_written = 0;
+}
+
+static void remove_written(void) {
+    for (int i = 0; i < n_written; i++) unlink(written[i]);
+    forget_written();
+}
+
+static void note_written(const char *path) {
+    char **w = realloc(written, (size_t)(n_written + 1) * sizeof *w);
+    if (!w) return;
+    written = w;
+    written[n_written++] = strdup(path);
+}
+
+static int die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("edgemoe: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    remove_written();
+    return 1;
+}
+
+static int write_file(const char *path, const void *data, size_t bytes, em_err *err) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(errno));
+    size_t n = fwrite(data, 1, bytes, f);
+    int bad = n != bytes;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno));
+    }
+    note_written(path);
+    return EM_OK;
+}
+
+/* ---- option parsing ---- */
+typedef struct {
+    const char *model, *task, *engine, *out_dir, *features, *logits, *routing;
+    const char **images;
+    int n_images, threads, json;
+} run_args;
+
+static const char *basename_of(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* image stem: basename without extension(s) such as .png or .float32.bin */
+static void stem_of(const char *path, char *out, size_t n) {
+    snprintf(out, n, "%s", basename_of(path));
+    const char *exts[] = {".float32.bin", ".bin", ".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG"};
+    size_t len = strlen(out);
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
+        size_t el = strlen(exts[i]);
+        if (len > el && strcmp(out + len - el, exts[i]) == 0) { out[len - el] = 0; return; }
+    }
+}
+
+static int is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || name[0] == '.') return 0;
+    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+           !strcasecmp(dot, ".bin");
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Expands directories into their image files (sorted). */
+static int expand_images(run_args *a, char ***out, int *n_out) {
+    char **list = NULL;
+    int n = 0;
+    for (int i = 0; i < a->n_images; i++) {
+        struct stat st;
+        if (stat(a->images[i], &st) != 0) return die("%s: cannot open image (%s)", a->images[i], strerror(errno));
+        if (!S_ISDIR(st.st_mode)) {
+            list = realloc(list, (size_t)(n + 1) * sizeof *list);
+            list[n++] = strdup(a->images[i]);
+            continue;
+        }
+        DIR *d = opendir(a->images[i]);
+        if (!d) return die("%s: cannot read directory (%s)", a->images[i], strerror(errno));
+        struct dirent *de;
+        int start = n;
+        while ((de = readdir(d))) {
+            if (!is_image_name(de->d_name)) continue;
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", a->images[i], de->d_name);
+            list = realloc(list, (size_t)(n + 1) * sizeof *list);
+            list[n++] = strdup(path);
+        }
+        closedir(d);
+        if (n == start) return die("%s: no .png, .jpg or .bin images in directory", a->images[i]);
+        qsort(list + start, (size_t)(n - start), sizeof *list, cmp_str);
+    }
+    *out = list; *n_out = n;
+    return 0;
+}
+
+/* FILE as given for one (image, task); otherwise FILE with ".<stem>.<task>"
+ * inserted before its extension. */
+static void output_name(const char *file, int unique, const char *stem, const char *task, char *out, size_t n) {
+    if (!unique) { snprintf(out, n, "%s", file); return; }
+    const char *base = basename_of(file);
+    const char *dot = strrchr(base, '.');
+    size_t cut = dot && dot != base ? (size_t)(dot - file) : strlen(file);
+    snprintf(out, n, "%.*s.%s.%s%s", (int)cut, file, stem, task, file + cut);
+}
+
+static int mkdir_p(const char *dir) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+/* ---- outputs ---- */
+
+static int write_pngs(const em_config *c, int task, const float *logits, const char *dir, const char *stem,
+                      uint8_t *rgb, void *scratch, em_err *err) {
+    int W = c->img_w, H = c->img_h, C = c->task_channels[task];
+    size_t HW = (size_t)W * H;
+    char path[1200];
+    int rc;
+    if (C > 1) {  /* classes: argmax, colour map and the raw ids */
+        uint8_t *cls = scratch;
+        for (size_t i = 0; i < HW; i++) {
+            int best = 0;
+            for (int k = 1; k < C; k++) if (logits[k * HW + i] > logits[best * HW + i]) best = k;
+            cls[i] = (uint8_t)(best > 255 ? 255 : best);
+        }
+        em_colormap_classes(cls, (int)HW, rgb);
+        snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
+        if ((rc = em_png_write_rgb8(path, rgb, W, H, err))) return rc;
+        note_written(path);
+        snprintf(path, sizeof path, "%s/%s_%s_classes.png", dir, stem, c->task_name[task]);
+        if ((rc = em_png_write_gray8(path, cls, W, H, err))) return rc;
+        note_written(path);
+    } else {  /* dense regression: colour map over the image's range, 16-bit in mm */
+        float lo = logits[0], hi = logits[0];
+        for (size_t i = 1; i < HW; i++) { if (logits[i] < lo) lo = logits[i]; if (logits[i] > hi) hi = logits[i]; }
+        em_colormap_depth(logits, (int)HW, lo, hi, rgb);
+        snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
+        if ((rc = em_png_write_rgb8(path, rgb, W, H, err))) return rc;
+        note_written(path);
+        uint16_t *d16 = scratch;
+        for (size_t i = 0; i < HW; i++) {
+            double mm = floor(logits[i] * 1000.0 + 0.5);
+            d16[i] = (uint16_t)(mm < 0 ? 0 : mm > 65535 ? 65535 : mm);
+        }
+        snprintf(path, sizeof path, "%s/%s_%s16.png", dir, stem, c->task_name[task]);
+        if ((rc = em_png_write_gray16(path, d16, W, H, err))) return rc;
+        note_written(path);
+    }
+    return EM_OK;
+}
+
+static void print_json(const em_config *c, const char *image, int task, const char *engine, const char *model,
+                       const em_task_output *o) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "image", image);
+    cJSON_AddStringToObject(j, "task", c->task_name[task]);
+    cJSON_AddStringToObject(j, "engine", engine);
+    cJSON_AddStringToObject(j, "model", model);
+    cJSON *tm = cJSON_AddObjectToObject(j, "timings");
+    cJSON_AddNumberToObject(tm, "backbone_ms", o->backbone_ms);
+    cJSON_AddNumberToObject(tm, "head_ms", o->head_ms);
+    cJSON_AddNumberToObject(tm, "total_ms", o->total_ms);
+    cJSON_AddNumberToObject(tm, "shared_prefix_ms", o->shared_ms);
+    cJSON *moe = cJSON_AddArrayToObject(j, "moe");
+    int Lm = 0;
+    for (int L = 0; L < c->depth; L++) {
+        if (!em_is_moe(c, L)) continue;
+        const int32_t *cnt = o->expert_tokens + (size_t)Lm++ * c->n_experts;
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddNumberToObject(l, "layer", L);
+        cJSON *ex = cJSON_AddArrayToObject(l, "experts");
+        int used = 0;
+        for (int e = 0; e < c->n_experts; e++) {
+            if (!cnt[e]) continue;
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddNumberToObject(p, "id", e);
+            cJSON_AddNumberToObject(p, "tokens", cnt[e]);
+            cJSON_AddItemToArray(ex, p);
+            used++;
+        }
+        cJSON_AddNumberToObject(l, "experts_used", used);
+        cJSON_AddItemToArray(moe, l);
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) { puts(s); free(s); }
+    fflush(stdout);
+    cJSON_Delete(j);
+}
+
+static void progress(int done, int total, double elapsed_ms) {
+    int width = 30, fill = total ? done * width / total : width;
+    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f img/s", fill, "##############################", width - fill, "",
+            done, total, elapsed_ms > 0 ? done * 1000.0 / elapsed_ms : 0.0);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void usage(FILE *f) {
+    fputs("usage:\n"
+          "  edgemoe run [--model DIR|FILE.safetensors] --image PATH [--image PATH ...]\n"
+          "              [--task NAME|all] [--engine ref|fast|fixed] [--out DIR]\n"
+          "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
+          "  edgemoe convert MODEL OUT.safetensors\n"
+          "  edgemoe sample-image OUT.png\n"
+          "Without --model, a deterministic untrained synthetic model is used.\n", f);
+}
+
+static int load_model(const char *path, em_model *m) {
+    em_err err;
+    int rc;
+    if (path) rc = em_model_load(m, path, &err);
+    else {
+        em_config cfg;
+        em_config_default(&cfg);
+        rc = em_model_synthetic(m, &cfg, SYNTHETIC_SEED, &err);
+    }
+    if (rc) return die("%s", err.msg);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    run_args a = {0};
+    a.images = calloc((size_t)argc, sizeof *a.images);
+    a.engine = em_engine_available(EM_ENGINE_FAST) ? "fast" : "ref";
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        int has = i + 1 < argc;
+#define VAL(field) do { if (!has) return die("%s needs a value", o); a.field = argv[++i]; } while (0)
+        if (!strcmp(o, "--model")) VAL(model);
+        else if (!strcmp(o, "--image")) { if (!has) return die("--image needs a value"); a.images[a.n_images++] = argv[++i]; }
+        else if (!strcmp(o, "--task")) VAL(task);
+        else if (!strcmp(o, "--engine")) VAL(engine);
+        else if (!strcmp(o, "--out")) VAL(out_dir);
+        else if (!strcmp(o, "--features")) VAL(features);
+        else if (!strcmp(o, "--logits")) VAL(logits);
+        else if (!strcmp(o, "--routing")) VAL(routing);
+        else if (!strcmp(o, "--json")) a.json = 1;
+        else if (!strcmp(o, "--threads")) {
+            if (!has) return die("--threads needs a value");
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 0 || t > 1024) return die("--threads: '%s' is not a thread count (0..1024)", argv[i]);
+            a.threads = (int)t;
+        } else if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); return 0; }
+        else return die("run: unknown option '%s' (see edgemoe --help)", o);
+#undef VAL
+    }
+    if (!a.n_images) return die("run: no --image given");
+    em_session_opts opts = {0};
+    if (em_engine_parse(a.engine, &opts.engine)) return die("unknown engine '%s' (ref, fast, fixed)", a.engine);
+    opts.threads = a.threads;
+
+    em_model m;
+    if (load_model(a.model, &m)) return 1;
+    const em_config *c = &m.cfg;
+    unsigned mask = 0;
+    if (!a.task || !strcmp(a.task, "all")) mask = (1u << c->n_tasks) - 1;
+    else {
+        int t = em_task_index(c, a.task);
+        if (t < 0) { em_model_free(&m); return die("unknown task '%s' (this model has %s%s%s, or all)", a.task,
+                                                   c->task_name[0], c->n_tasks > 1 ? ", " : "", c->n_tasks > 1 ? c->task_name[1] : ""); }
+        mask = 1u << t;
+    }
+    int n_tasks_run = __builtin_popcount(mask);
+
+    char **images = NULL;
+    int n_img = 0, rc = 1;
+    em_session *s = NULL;
+    float *img = NULL;
+    uint8_t *rgb = NULL;
+    void *scratch = NULL;
+    em_err err;
+    if (expand_images(&a, &images, &n_img)) goto done;
+    size_t img_floats = (size_t)c->img_c * c->img_h * c->img_w, HW = (size_t)c->img_h * c->img_w;
+    img = malloc(img_floats * sizeof(float));
+    rgb = malloc(HW * 3);
+    scratch = malloc(HW * 2);
+    if (!img || !rgb || !scratch) { die("out of memory"); goto done; }
+    /* Validate every input before writing anything. */
+    for (int i = 0; i < n_img; i++)
+        if (em_image_load(images[i], c, img, &err)) { die("%s", err.msg); goto done; }
+    if (a.out_dir && mkdir_p(a.out_dir)) { die("%s: cannot create output directory (%s)", a.out_dir, strerror(errno)); goto done; }
+    s = em_session_new(&m, &opts, &err);
+    if (!s) { die("%s", err.msg); goto done; }
+
+    /* stems made unique by suffixing the index on a clash */
+    char (*stems)[256] = calloc((size_t)n_img, sizeof *stems);
+    for (int i = 0; i < n_img; i++) {
+        stem_of(images[i], stems[i], sizeof stems[i]);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(stems[i], stems[j])) {
+                char tmp[256];
+                snprintf(tmp, sizeof tmp, "%.200s_%d", stems[i], i);
+                memcpy(stems[i], tmp, sizeof tmp);
+                break;
+            }
+    }
+    int unique = n_img * n_tasks_run > 1, bar = n_img > 1 && isatty(2);
+    double t0 = em_now_ms();
+    for (int i = 0; i < n_img; i++) {
+        if (em_image_load(images[i], c, img, &err) || em_session_run(s, img, mask, &err)) {
+            die("%s: %s", images[i], err.msg); free(stems); goto done;
+        }
+        for (int t = 0; t < c->n_tasks; t++) {
+            if (!(mask >> t & 1)) continue;
+            const em_task_output *o = em_session_output(s, t);
+            const char *tn = c->task_name[t];
+            char path[1200];
+            size_t Lm = em_n_moe_layers(c);
+            int bad = 0;
+            if (a.features) {
+                output_name(a.features, unique, stems[i], tn, path, sizeof path);
+                bad = bad || write_file(path, o->features, (size_t)c->n_tok * c->dim * 4, &err);
+            }
+            if (a.logits) {
+                output_name(a.logits, unique, stems[i], tn, path, sizeof path);
+                bad = bad || write_file(path, o->logits, (size_t)c->task_channels[t] * HW * 4, &err);
+            }
+            if (a.routing) {
+                output_name(a.routing, unique, stems[i], tn, path, sizeof path);
+                bad = bad || write_file(path, o->routing, Lm * c->n_tok * c->top_k * 4, &err);
+            }
+            if (a.out_dir) bad = bad || write_pngs(c, t, o->logits, a.out_dir, stems[i], rgb, scratch, &err);
+            if (bad) { die("%s", err.msg); free(stems); goto done; }
+            if (a.json) print_json(c, images[i], t, a.engine, m.source, o);
+        }
+        if (bar) progress(i + 1, n_img, em_now_ms() - t0);
+    }
+    double el = em_now_ms() - t0;
+    if (n_img > 1)
+        fprintf(stderr, "edgemoe: %d images x %d tasks in %.1f s: %.2f images/s\n", n_img, n_tasks_run, el / 1000,
+                n_img * 1000.0 / el);
+    free(stems);
+    forget_written();
+    rc = 0;
+done:
+    em_session_free(s);
+    for (int i = 0; i < n_img; i++) free(images[i]);
+    free(images); free(img); free(rgb); free(scratch); free(a.images);
+    em_model_free(&m);
+    return rc;
+}
+
+static int cmd_convert(int argc, char **argv) {
+    if (argc != 2) return die("usage: edgemoe convert MODEL OUT.safetensors");
+    em_model m;
+    em_err err;
+    if (load_model(argv[0], &m)) return 1;
+    int rc = em_model_save_safetensors(&m, argv[1], &err);
+    em_model_free(&m);
+    if (rc) return die("%s", err.msg);
+    fprintf(stderr, "edgemoe: wrote %s\n", argv[1]);
+    return 0;
+}
+
+static int cmd_sample_image(int argc, char **argv) {
+    if (argc != 1) return die("usage: edgemoe sample-image OUT.png");
+    em_config c;
+    em_config_default(&c);
+    em_rgb8 img;
+    em_err err;
+    if (em_image_sample(c.img_w, c.img_h, &img, &err)) return die("%s", err.msg);
+    int rc = em_png_write_rgb8(argv[0], img.rgb, img.w, img.h, &err);
+    em_rgb8_free(&img);
+    if (rc) return die("%s", err.msg);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
+    return die("unknown command '%s' (run, convert, sample-image)", cmd);
+}
