@@ -1,0 +1,20 @@
+# Rules of the accelerator twin (issue 3): the SystemC oracle of the
+# fixed-point primitives, and the attention check built for P = 1, 2, 4, 8.
+CXX ?= c++
+
+$(BUILD)/oracle/hw_oracle: tests/oracle/sc_oracle.cpp $(BUILD)/src/hw/hw_quant.o $(wildcard src/hw/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -Isrc/hw -o $@ tests/oracle/sc_oracle.cpp $(BUILD)/src/hw/hw_quant.o -lsystemc
+
+# The attention unit compiled with each query-group size P (compile-time).
+HW_ATTN_P := 1 2 4 8
+HW_ATTN_BINS := $(foreach p,$(HW_ATTN_P),$(BUILD)/hwp/check_hw_attn_p$(p))
+$(BUILD)/hwp/check_hw_attn_p%: tests/check_hw_attn.c $(wildcard src/hw/*.c src/hw/*.h) tests/test_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_attention.c -o $@_attn.o
+	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_math.c -o $@_math.o
+	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_quant.c -o $@_quant.o
+	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_stats.c -o $@_stats.o
+	$(CC) -std=c11 $(CFLAGS) -DATTN_P=$* -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@_attn.o $@_math.o $@_quant.o $@_stats.o -lm
+
+#all: $(HW_ATTN_BINS)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the SystemC oracle (tests/oracle/sc_oracle.cpp) and runs it: every
+# fixed-point primitive of src/hw bit-exact against sc_fixed<W,I,SC_TRN,SC_WRAP>.
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+if ! make -s BUILD="$BUILD" "$BUILD/oracle/hw_oracle" >/dev/null; then
+    echo "FAIL: hw_oracle: build failed (needs libsystemc-dev)"; exit 1
+fi
+"$BUILD/oracle/hw_oracle"
