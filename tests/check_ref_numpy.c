@@ -52,6 +52,12 @@ static int rd_u32(FILE *f, uint32_t *v) {
     return 1;
 }
 
+static void dump_free(dump *d) {
+    for (int i = 0; i < d->n; i++) free(d->r[i].data);
+    free(d->r);
+    memset(d, 0, sizeof *d);
+}
+
 /* Returns 0 on success; prints what is wrong otherwise. */
 static int dump_load(const char *path, dump *d) {
     FILE *f = fopen(path, "rb");
@@ -83,7 +89,7 @@ static int dump_load(const char *path, dump *d) {
         }
         if (r->n > ((size_t)1 << 28)) goto bad;
         r->data = malloc(r->n * sizeof(float));
-        if (!r->data || fread(r->data, sizeof(float), r->n, f) != r->n) goto bad;
+        if (!r->data || fread(r->data, sizeof(float), r->n, f) != r->n) { free(r->data); goto bad; }
         /* Host is little-endian (x86/arm64); the dump is little-endian float32. */
         d->n++;
     }
@@ -92,6 +98,7 @@ static int dump_load(const char *path, dump *d) {
 bad:
     printf("dump %s: malformed or truncated at record %d\n", path, d->n);
     fclose(f);
+    dump_free(d);
     return -1;
 }
 
@@ -252,13 +259,13 @@ int main(int argc, char **argv) {
     (void)tu_shared_dir;
     em_err err = {{0}};
     dump d;
-    if (dump_load(dump_path, &d)) { CHECK(0, "load numpy dump %s", dump_path); return 1; }
+    if (dump_load(dump_path, &d)) { CHECK(0, "load numpy dump %s", dump_path); dump_free(&d); return 1; }
 
     static em_model m;
     double t0 = now_ms();
     int rc = em_model_load(&m, model_dir, &err);
     CHECK(rc == EM_OK, "em_model_load %s (%s)", model_dir, rc == EM_OK ? "ok" : err.msg);
-    if (rc != EM_OK) return 1;
+    if (rc != EM_OK) { dump_free(&d); return 1; }
     const em_config *cfg = &m.cfg;
 
     int task = em_task_index(cfg, argv[4]);
@@ -267,14 +274,14 @@ int main(int argc, char **argv) {
         long v = strtol(argv[4], &end, 10);
         if (*end == 0 && end != argv[4] && v >= 0 && v < cfg->n_tasks) task = (int)v;
     }
-    if (task < 0) { CHECK(0, "unknown task %s", argv[4]); em_model_free(&m); return 1; }
+    if (task < 0) { CHECK(0, "unknown task %s", argv[4]); em_model_free(&m); dump_free(&d); return 1; }
     const char *tn = cfg->task_name[task];
 
     size_t npix = (size_t)cfg->img_c * cfg->img_h * cfg->img_w;
     float *img = malloc(npix * sizeof(float));
     rc = img ? em_image_load(image_path, cfg, img, &err) : EM_ENOMEM;
     CHECK(rc == EM_OK, "em_image_load %s (%s)", image_path, rc == EM_OK ? "ok" : err.msg);
-    if (rc != EM_OK) { free(img); em_model_free(&m); return 1; }
+    if (rc != EM_OK) { free(img); em_model_free(&m); dump_free(&d); return 1; }
 
     trace_ctx ctx = {&d, task, tn, cfg->depth, 0};
     for (int L = 0; L < cfg->depth; L++)
@@ -289,7 +296,7 @@ int main(int argc, char **argv) {
     opts.trace_user = &ctx;
     em_session *s = em_session_new(&m, &opts, &err);
     CHECK(s != NULL, "em_session_new ref (%s)", s ? "ok" : err.msg);
-    if (!s) { free(img); em_model_free(&m); return 1; }
+    if (!s) { free(img); em_model_free(&m); dump_free(&d); return 1; }
 
     double t1 = now_ms();
     rc = em_session_run(s, img, 1u << task, &err);
@@ -335,7 +342,6 @@ int main(int argc, char **argv) {
     em_session_free(s);
     free(img);
     em_model_free(&m);
-    for (int i = 0; i < d.n; i++) free(d.r[i].data);
-    free(d.r);
+    dump_free(&d);
     TEST_MAIN_END();
 }
