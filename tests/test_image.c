@@ -730,6 +730,7 @@ static void test_sample(void) {
     for (int i = 0; i < 256 * 128; i++) hist[a.rgb[3 * i]] = 1;
     for (int i = 0; i < 256; i++) ncol += hist[i];
     CHECK(ncol > 40, "sample has varied content (%d distinct red levels)", ncol);
+    em_rgb8_free(&b);
     rc = em_image_sample(1024, 512, &b, &e);
     rc2 = rc == EM_OK ? em_rgb8_resize(&b, 256, 128, &s, &e) : rc;
     double mad = 0;
