@@ -305,8 +305,13 @@ static int cmd_run(int argc, char **argv) {
     if (!a.task || !strcmp(a.task, "all")) mask = (1u << c->n_tasks) - 1;
     else {
         int t = em_task_index(c, a.task);
-        if (t < 0) { em_model_free(&m); return die("unknown task '%s' (this model has %s%s%s, or all)", a.task,
-                                                   c->task_name[0], c->n_tasks > 1 ? ", " : "", c->n_tasks > 1 ? c->task_name[1] : ""); }
+        if (t < 0) {
+            char names[EM_MAX_TASKS * (EM_NAME_LEN + 2)] = "";
+            for (int k = 0; k < c->n_tasks; k++) strcat(strcat(names, c->task_name[k]), ", ");
+            die("unknown task '%s' (this model has %sall)", a.task, names);
+            em_model_free(&m);
+            return 1;
+        }
         mask = 1u << t;
     }
     int n_tasks_run = __builtin_popcount(mask);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The `edgemoe run` contract: outputs, naming, JSON, and bad input (one error
+# line, non-zero exit, no output left behind).
+set -u
+BUILD=${BUILD:-build}
+EM=$BUILD/edgemoe
+SHARED=${EM_SHARED_WEIGHTS:-../shared/m3vit-edgemoe}
+T=$(mktemp -d /tmp/em_cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+size_is() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$2" ]; }
+empty_dir() { [ -z "$(ls -A "$1" 2>/dev/null)" ]; }
+# expect_error NAME PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN
+expect_error() {
+    local name=$1 pat=$2; shift 2
+    "$@" >"$T/stdout" 2>"$T/stderr"; local rc=$?
+    local lines; lines=$(wc -l <"$T/stderr")
+    if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$T/stderr"; then
+        pass "$name: rc=$rc: $(cat "$T/stderr")"
+    else
+        fail "$name: rc=$rc lines=$lines: $(head -c 300 "$T/stderr")"
+    fi
+}
+
+$EM sample-image "$T/sample.png"
+check "sample-image writes a PNG" bash -c "head -c 8 '$T/sample.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+
+# synthetic model, one image, one task: names used as given
+$EM run --image "$T/sample.png" --task semseg --engine ref --features "$T/f.bin" --logits "$T/l.bin" \
+    --routing "$T/r.bin" --out "$T/png" --json >"$T/json" 2>"$T/err"
+check "run on the synthetic model exits 0" [ $? -eq 0 ]
+check "features 129x192 float32" size_is "$T/f.bin" $((129 * 192 * 4))
+check "logits 7x128x256 float32" size_is "$T/l.bin" $((7 * 128 * 256 * 4))
+check "routing int32 6x129x2" size_is "$T/r.bin" $((6 * 129 * 2 * 4))
+check "semseg colour and class PNGs" test -s "$T/png/sample_semseg.png" -a -s "$T/png/sample_semseg_classes.png"
+check "one JSON line" [ "$(wc -l <"$T/json")" -eq 1 ]
+/usr/bin/python3 - "$T/json" "$T/r.bin" <<'PY'
+import json, struct, sys
+j = json.loads(open(sys.argv[1]).readline())
+ok = all(k in j for k in ("image", "task", "engine", "timings", "moe"))
+ok &= all(k in j["timings"] for k in ("backbone_ms", "head_ms", "total_ms"))
+ok &= j["task"] == "semseg" and j["engine"] == "ref" and len(j["moe"]) == 6
+r = open(sys.argv[2], "rb").read()
+ids = struct.unpack("<%di" % (len(r) // 4), r)
+for li, layer in enumerate(j["moe"]):
+    counts = {e["id"]: e["tokens"] for e in layer["experts"]}
+    mine = ids[li * 258:(li + 1) * 258]
+    ok &= all(counts.get(e, 0) == mine.count(e) for e in range(16))
+    ok &= sum(counts.values()) == 258
+print(("PASS" if ok else "FAIL") + ": JSON has image/task/engine/timings and per-layer expert counts matching --routing")
+PY
+
+# both tasks, two images (one PNG, one raw): names get .<stem>.<task>
+cp "$SHARED/image.float32.bin" "$T/shared.float32.bin"
+$EM run --model "$SHARED" --image "$T/sample.png" --image "$T/shared.float32.bin" --task all --engine ref \
+    --features "$T/feat.bin" --out "$T/png2" --json >"$T/json2" 2>"$T/err2"
+check "two images x two tasks exit 0" [ $? -eq 0 ]
+for s in sample shared; do for t in semseg depth; do
+    check "features name $s.$t" size_is "$T/feat.$s.$t.bin" $((129 * 192 * 4))
+done; done
+check "depth colour + 16-bit PNG" test -s "$T/png2/shared_depth.png" -a -s "$T/png2/shared_depth16.png"
+check "four JSON lines" [ "$(wc -l <"$T/json2")" -eq 4 ]
+check "16-bit depth PNG is 16-bit grey" bash -c "file '$T/png2/shared_depth16.png' 2>/dev/null | grep -q '16-bit' || od -An -tx1 -j24 -N2 '$T/png2/shared_depth16.png' | grep -q '10 00'"
+
+# a directory of images
+mkdir -p "$T/dir"; cp "$T/sample.png" "$T/dir/a.png"; cp "$T/sample.png" "$T/dir/b.png"; echo x >"$T/dir/notes.txt"
+$EM run --image "$T/dir" --task depth --engine ref --routing "$T/rr.bin" 2>"$T/err3"
+check "directory: one routing file per image" test -s "$T/rr.a.depth.bin" -a -s "$T/rr.b.depth.bin"
+check "directory: images/s reported" grep -q "images/s" "$T/err3"
+
+# bad input: one line, non-zero, nothing written
+head -c 300 "$T/sample.png" >"$T/trunc.png"
+mkdir -p "$T/o"
+expect_error "truncated PNG" "trunc.png" $EM run --image "$T/sample.png" --image "$T/trunc.png" --engine ref \
+    --features "$T/o/f.bin" --out "$T/o/png"
+check "truncated PNG leaves no output" empty_dir "$T/o"
+printf '\xff\xd8\xff\xe0\x00\x10JFIF' >"$T/trunc.jpg"
+expect_error "truncated JPEG" "trunc.jpg" $EM run --image "$T/trunc.jpg" --engine ref --features "$T/o/f.bin"
+head -c 1000 "$SHARED/image.float32.bin" >"$T/short.bin"
+expect_error "raw image of the wrong size" "short.bin" $EM run --image "$T/short.bin" --engine ref --features "$T/o/f.bin"
+expect_error "missing image" "nope.png" $EM run --image "$T/nope.png" --engine ref
+expect_error "unknown task" "unknown task 'normals'" $EM run --image "$T/sample.png" --task normals
+expect_error "unknown engine" "unknown engine 'gpu'" $EM run --image "$T/sample.png" --engine gpu
+expect_error "missing model" "missing tensor" $EM run --model "$T/dir" --image "$T/sample.png" --features "$T/o/f.bin"
+expect_error "bad thread count" "--threads" $EM run --image "$T/sample.png" --threads many
+expect_error "unknown option" "unknown option" $EM run --image "$T/sample.png" --frobnicate
+check "failed runs leave no output" empty_dir "$T/o"
+exit 0
