@@ -196,6 +196,21 @@ static void test_config_json(void) {
     CHECK(strstr(js, "\"task_name\":[\"semseg\",\"depth\"]") && strstr(js, "\"task_channels\":[7,1]") &&
           strstr(js, "\"n_heads\":2") && strstr(js, "\"head_dim\":16"), "config JSON keys: %s", js);
     CHECK(em_config_to_json(&a, js, 20) < 0, "em_config_to_json reports a too small buffer");
+    a.ln_eps = NAN;
+    CHECK(em_config_to_json(&a, js, sizeof js) < 0, "em_config_to_json refuses a NaN eps (not JSON)");
+    /* the default config, exactly as docs/safetensors.md shows it */
+    em_config_default(&a);
+    em_config_to_json(&a, js, sizeof js);
+    CHECK(!strcmp(js, "{\"img_c\":3,\"img_h\":128,\"img_w\":256,\"patch\":16,\"grid_h\":8,\"grid_w\":16,"
+                      "\"n_tok\":129,\"dim\":192,\"depth\":12,\"n_heads\":3,\"head_dim\":64,\"mlp_hidden\":768,"
+                      "\"n_experts\":16,\"expert_hidden\":384,\"top_k\":2,\"n_tasks\":2,\"head_ch\":256,"
+                      "\"task_name\":[\"semseg\",\"depth\"],\"task_channels\":[7,1],\"ln_eps\":1e-06,"
+                      "\"bn_eps\":1e-05}"), "default config JSON as documented: %s", js);
+    /* what tools/m3vit_convert.py writes (Python json: 1e-06) reads back as the default */
+    memset(&b, 0, sizeof b);
+    rc = em_config_from_json(js, &b, &err);
+    CHECK(rc == 0 && memcmp(&a, &b, sizeof a) == 0 && b.ln_eps == 1e-6f && b.bn_eps == 1e-5f,
+          "default config JSON reads back identical");
 
     /* partial JSON: absent fields keep their value, derived ones follow */
     em_config_default(&b);

@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "engine/engine.h"
@@ -21,9 +22,18 @@ static const int_field k_int_fields[] = {
 static int *int_at(em_config *c, int i) { return (int *)((char *)c + k_int_fields[i].off); }
 static int int_get(const em_config *c, int i) { return *(const int *)((const char *)c + k_int_fields[i].off); }
 
+/* Shortest %g form that reads back as the same float (at most 9 digits). */
+static void float_str(float v, char *buf, size_t n) {
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, n, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
 int em_config_to_json(const em_config *c, char *buf, size_t n) {
     if (!c || !buf || n == 0) return EM_EARG;
     if (c->n_tasks < 0 || c->n_tasks > EM_MAX_TASKS) return EM_EARG;
+    if (!isfinite(c->ln_eps) || !isfinite(c->bn_eps)) return EM_EARG;   /* JSON has no nan/inf */
     size_t len = 0;
 #define PUT(...) do { \
         int w_ = snprintf(buf + len, n - len, __VA_ARGS__); \
@@ -47,7 +57,10 @@ int em_config_to_json(const em_config *c, char *buf, size_t n) {
     }
     PUT("],\"task_channels\":[");
     for (int t = 0; t < c->n_tasks; t++) PUT("%s%d", t ? "," : "", c->task_channels[t]);
-    PUT("],\"ln_eps\":%.9g,\"bn_eps\":%.9g}", (double)c->ln_eps, (double)c->bn_eps);
+    char e1[32], e2[32];
+    float_str(c->ln_eps, e1, sizeof e1);
+    float_str(c->bn_eps, e2, sizeof e2);
+    PUT("],\"ln_eps\":%s,\"bn_eps\":%s}", e1, e2);
 #undef PUT
     return (int)len;
 }

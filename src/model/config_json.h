@@ -7,9 +7,10 @@
 
 /* Writes c as one JSON object (no newlines) into buf.  Every em_config field
  * is written under its struct name; task_name / task_channels as arrays of
- * n_tasks entries; ln_eps / bn_eps with 9 significant digits (exact round
- * trip of a float).  Returns the length written (excluding the NUL), or a
- * negative code if buf (n bytes) is too small or c has n_tasks out of range. */
+ * n_tasks entries; ln_eps / bn_eps in the shortest %g form (at most 9
+ * digits) that reads back as the same float.  Returns the length written
+ * (excluding the NUL), or a negative code if buf (n bytes) is too small, or c
+ * has n_tasks out of range or a non-finite eps. */
 int em_config_to_json(const em_config *c, char *buf, size_t n);
 
 /* Parses a JSON object of em_config fields into *c, which is input and output:
