@@ -203,7 +203,7 @@ def read_pth_pure(path):
             if full not in names:
                 raise ConvertError("%s: archive record %s is missing (truncated or corrupt archive)" % (path, full))
             try:
-                return zf.read(full)
+                return zf.read(full)   # checks the record's CRC
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
                 raise ConvertError("%s: cannot read archive record %s (%s): truncated or corrupt archive"
                                    % (path, full, e))
@@ -247,9 +247,26 @@ def _to_numpy_tree(obj, torch):
     return obj
 
 
+def _check_zip(path):
+    """torch's zip reader does not check CRCs and reports truncation vaguely:
+    check the archive first so that both readers refuse the same files with
+    the same message."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+        raise ConvertError("%s: truncated or corrupt zip archive (%s)" % (path, e))
+    if bad is not None:
+        raise ConvertError("%s: corrupt zip archive: record %s fails its CRC check" % (path, bad))
+
+
 def read_pth_torch(path):
     import inspect
     import torch
+    _check_zip(path)
     kw = {"map_location": "cpu"}
     if "weights_only" in inspect.signature(torch.load).parameters:
         kw["weights_only"] = True
@@ -258,6 +275,15 @@ def read_pth_torch(path):
     except Exception as e:
         msg = str(e).strip().splitlines()
         msg = msg[0] if msg else type(e).__name__
+        if kw.get("weights_only") and isinstance(e, pickle.UnpicklingError):
+            # torch 1.13's weights_only unpickler lacks some plain opcodes
+            # (e.g. BINFLOAT: any float in the checkpoint); the restricted
+            # reader here is just as safe, so let it decide.
+            try:
+                return read_pth_pure(path)
+            except ConvertError as e2:
+                raise ConvertError("torch.load(weights_only=True) failed (%s); the restricted reader too: %s"
+                                   % (msg[msg.rfind("error:") + 6:].strip() if "error:" in msg else msg, e2))
         raise ConvertError("%s: torch.load failed: %s" % (path, msg))
     return _to_numpy_tree(obj, torch)
 
@@ -587,6 +613,9 @@ def write_safetensors(path, tensors, metadata):
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(hj)))
             f.write(hj)
