@@ -1,0 +1,12 @@
+/* Internals of the fixed engine shared with em_compare and the tests: the
+ * accelerator's statistics (wrap counters, DRAM traffic) of the last run. */
+#ifndef EM_ENGINE_FIXED_H
+#define EM_ENGINE_FIXED_H
+#include "engine/engine.h"
+#include "hw/hw_stats.h"
+
+/* Stats of the last run of task t on a fixed engine (NULL if not run). */
+const hw_stats *em_fixed_stats(const void *eng, int task);
+/* Weight values that wrapped when the float model was quantised. */
+uint64_t em_fixed_quant_wraps(const void *eng);
+#endif

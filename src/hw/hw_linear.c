@@ -1,0 +1,124 @@
+/* The unified linear unit (idea 4): one function for every linear layer.
+ *
+ *   out_o = bias_o + sum_i fm(in_i * W_oi)        (then fm GELU if asked)
+ *
+ * Hardware: a tile of 16 inputs x 16 outputs (256 MACs per cycle).  The
+ * weights of 16 outputs (all inputs) sit in one of two on-chip buffers;
+ * while the tile computes over every row (token), the next 16 outputs'
+ * weights are loaded into the other buffer (ping-pong), so each weight is
+ * read from DRAM exactly once per call.  Modes:
+ *   LIN_GELU      fc1 and expert fc1: GELU applied on the way out;
+ *   LIN_GATHER_IN expert fc1: row r of the input is token list[r] (the
+ *                 expert's queue), so an expert sees only its tokens;
+ *   LIN_SCALE_ACC expert fc2: row r's output y is scaled by its g_k and
+ *                 added into out[list[r]] (the zeroed MoE buffer).
+ *
+ * Sums are exact modulo 2^32, so the products (each floored to fm) are
+ * summed in a wide accumulator and the store wraps once; the result is bit
+ * for bit that of a 32-bit fm accumulator. */
+#include "hw_units.h"
+#include "hw_math.h"
+
+static void load_weight_tile(const wt_t *w, const int16_t *bias, int ot, int in_dim,
+                             wt_t buf[HW_TILE][HW_MAX_IN], int16_t bbuf[HW_TILE])
+{
+    int o, i;
+    for (o = 0; o < HW_TILE; o++) {
+        const wt_t *src = w + (long)(ot * HW_TILE + o) * in_dim;
+        for (i = 0; i < in_dim; i++) {
+#pragma HLS loop_tripcount max=768
+#pragma HLS pipeline II=1
+            buf[o][i] = src[i];
+        }
+        bbuf[o] = bias[ot * HW_TILE + o];
+    }
+}
+
+/* Products fm(in_i * W_oi) wrap only when |in_i| >= 256 (|W| <= 2): such
+ * rows are rare and are counted product by product. */
+static uint64_t count_product_wraps(const fm_t *x, const wt_t *wr, int in_dim)
+{
+    uint64_t n = 0;
+    int i;
+    for (i = 0; i < in_dim; i++)
+        n += (uint64_t)fx_wraps32(((int64_t)x[i] * wr[i]) >> WT_F);
+    return n;
+}
+
+static void compute_tile(const fm_t *in, const wt_t wbuf[HW_TILE][HW_MAX_IN],
+                         const int16_t bbuf[HW_TILE], int bias_f, fm_t *out, int ot,
+                         int n_rows, int in_dim, int out_dim, int mode,
+                         const int32_t *list, const fm_t *scale, hw_stats *st, int op)
+{
+    const int bshift = FM_F - bias_f;
+    int r, o, i;
+    for (r = 0; r < n_rows; r++) {
+#pragma HLS loop_tripcount max=129
+        const int src_row = (mode & LIN_GATHER_IN) ? list[r] : r;
+        const fm_t *x = in + (long)src_row * in_dim;
+        int large = 0;
+        for (i = 0; i < in_dim; i++)
+            large |= (x[i] >= (1 << 30) || x[i] < -(1 << 30));
+        for (o = 0; o < HW_TILE; o++) {
+#pragma HLS unroll
+            const wt_t *wr = wbuf[o];
+            int64_t acc = 0;
+            fm_t yv;
+            int col = ot * HW_TILE + o;
+            for (i = 0; i < in_dim; i++) {
+#pragma HLS loop_tripcount max=768
+#pragma HLS pipeline II=1
+                acc += ((int64_t)x[i] * wr[i]) >> WT_F;
+            }
+            if (large) {
+                uint64_t nw = count_product_wraps(x, wr, in_dim);
+                st->wraps[op] += nw;
+            }
+            yv = hw_store(acc + (int64_t)bbuf[o] * (1 << bshift), st, op);
+            if (mode & LIN_GELU) {
+                yv = hw_gelu(yv);                 /* |GELU(y)| <= |y|: no wrap */
+                st->stores[HW_OP_GELU]++;
+            }
+            if (mode & LIN_SCALE_ACC) {
+                fm_t *dst = out + (long)list[r] * out_dim + col;
+                fm_t sc = hw_store(((int64_t)yv * scale[r]) >> FM_F, st, op);
+                *dst = hw_store((int64_t)*dst + sc, st, op);
+            } else {
+                out[(long)r * out_dim + col] = yv;
+            }
+        }
+    }
+}
+
+uint32_t hw_linear(const fm_t *in, const wt_t *w, const int16_t *bias, int bias_f,
+                   fm_t *out, int n_rows, int in_dim, int out_dim, int mode,
+                   const int32_t *list, const fm_t *scale, hw_stats *st, int op)
+{
+#pragma HLS interface m_axi port=in bundle=gmem0
+#pragma HLS interface m_axi port=w bundle=gmem1
+#pragma HLS interface m_axi port=out bundle=gmem2
+    wt_t wbuf[2][HW_TILE][HW_MAX_IN];      /* ping-pong weight buffers */
+    int16_t bbuf[2][HW_TILE];
+#pragma HLS array_partition variable=wbuf dim=2 complete
+    const int n_otiles = out_dim / HW_TILE;
+    uint32_t reads = 0;
+    int ot;
+    load_weight_tile(w, bias, 0, in_dim, wbuf[0], bbuf[0]);
+    reads += HW_TILE * in_dim;
+    st->weight_tiles++;
+    for (ot = 0; ot < n_otiles; ot++) {
+#pragma HLS loop_tripcount max=48
+#pragma HLS dataflow
+        const int cur = ot & 1;
+        if (ot + 1 < n_otiles) {             /* loads while the tile computes */
+            load_weight_tile(w, bias, ot + 1, in_dim, wbuf[cur ^ 1], bbuf[cur ^ 1]);
+            reads += HW_TILE * in_dim;
+            st->weight_tiles++;
+            st->weight_tiles_overlapped++;
+        }
+        compute_tile(in, (const wt_t (*)[HW_MAX_IN])wbuf[cur], bbuf[cur], bias_f, out, ot,
+                     n_rows, in_dim, out_dim, mode, list, scale, st, op);
+    }
+    st->linear_weight_reads += reads;
+    return reads;
+}
