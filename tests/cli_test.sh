@@ -70,6 +70,13 @@ $EM run --image "$T/dir" --task depth --engine ref --routing "$T/rr.bin" 2>"$T/e
 check "directory: one routing file per image" test -s "$T/rr.a.depth.bin" -a -s "$T/rr.b.depth.bin"
 check "directory: images/s reported" grep -q "images/s" "$T/err3"
 
+# convert: the Edge-MoE directory and its safetensors give bit-identical results
+$EM convert "$SHARED" "$T/m.safetensors" 2>/dev/null
+check "convert writes a safetensors file" test -s "$T/m.safetensors"
+$EM run --model "$T/m.safetensors" --image "$T/shared.float32.bin" --task depth --engine ref --features "$T/fs.bin" 2>/dev/null
+check "safetensors model gives the directory's features bit for bit" cmp -s "$T/fs.bin" "$T/feat.shared.depth.bin"
+expect_error "convert to an unwritable place" "cannot" $EM convert "$SHARED" /nonexistent/dir/m.safetensors
+
 # bad input: one line, non-zero, nothing written
 head -c 300 "$T/sample.png" >"$T/trunc.png"
 mkdir -p "$T/o"
