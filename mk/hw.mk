@@ -10,11 +10,6 @@ $(BUILD)/oracle/hw_oracle: tests/oracle/sc_oracle.cpp $(BUILD)/src/hw/hw_quant.o
 HW_ATTN_P := 1 2 4 8
 HW_ATTN_BINS := $(foreach p,$(HW_ATTN_P),$(BUILD)/hwp/check_hw_attn_p$(p))
 $(BUILD)/hwp/check_hw_attn_p%: tests/check_hw_attn.c $(wildcard src/hw/*.c src/hw/*.h) tests/test_util.h
-	@mkdir -p $(dir $@)
-	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_attention.c -o $@_attn.o
-	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_math.c -o $@_math.o
-	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_quant.c -o $@_quant.o
-	$(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c src/hw/hw_stats.c -o $@_stats.o
-	$(CC) -std=c11 $(CFLAGS) -DATTN_P=$* -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@_attn.o $@_math.o $@_quant.o $@_stats.o -lm
-
-#all: $(HW_ATTN_BINS)
+	@mkdir -p $@.obj
+	for f in $(HW_SRC); do $(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c $$f -o $@.obj/$$(basename $$f .c).o || exit 1; done
+	$(CC) -std=c11 $(CFLAGS) -DATTN_P=$* -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@.obj/*.o -lm
