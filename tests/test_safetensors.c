@@ -632,6 +632,72 @@ static void test_corrupt(void) {
     unlink(p); unlink(good);
 }
 
+/* Seeded random damage to the header and length field: every load either
+ * succeeds with the original values or fails with a message and a zeroed
+ * model (under ASan: no out-of-bounds access either way). */
+static void test_fuzz(void) {
+    em_config c;
+    em_model m, b;
+    em_err err = {{0}};
+    tiny_cfg(&c);
+    if (em_model_synthetic(&m, &c, 31, &err)) { CHECK(0, "synthetic: %s", err.msg); return; }
+    const char *good = tpath("fz_good.safetensors"), *p = tpath("fz.safetensors");
+    em_model_save_safetensors(&m, good, &err);
+    size_t n = 0;
+    uint8_t *g = read_file(good, &n), *x = malloc(n);
+    if (!g || n < 16) { CHECK(0, "read back %s", good); free(g); free(x); em_model_free(&m); return; }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | g[i];
+    static const char junk[] = "{}[],:\"0123456789-.eE \\tnulfalsetrue";
+    uint32_t s = 99;
+    int n_ok = 0, n_fail = 0, bad = 0;
+    char why[256];
+    for (int it = 0; it < 600; it++) {
+        memcpy(x, g, n);
+        size_t len = n;
+        int kind = it % 4;
+        s = s * 1664525u + 1013904223u;
+        if (kind == 0) {            /* one header byte -> a JSON-significant character */
+            x[8 + (s >> 8) % hlen] = (uint8_t)junk[(s >> 3) % (sizeof junk - 1)];
+        } else if (kind == 1) {     /* one random byte anywhere in the first 8 + hlen */
+            x[(s >> 8) % (8 + hlen)] = (uint8_t)(s >> 24);
+        } else if (kind == 2) {     /* one digit of the header changed (offsets, shapes, config) */
+            size_t at = 8 + (s >> 8) % hlen;
+            while (at < 8 + hlen && !(x[at] >= '0' && x[at] <= '9')) at++;
+            if (at < 8 + hlen) x[at] = (uint8_t)('0' + (s >> 4) % 10);
+        } else {                    /* truncated anywhere */
+            len = (s >> 8) % n;
+        }
+        write_file(p, x, len);
+        memset(&b, 0x5a, sizeof b);
+        err.msg[0] = 0;
+        int rc = em_model_load_safetensors(&b, p, &err);
+        if (rc == 0) {
+            n_ok++;
+            /* a change that still loads must not have changed what was loaded
+             * (e.g. a digit replaced by itself, a space in padding) or must be
+             * a consistent relabelling; compare the values at least */
+            if (!models_identical(&m, &b, why, sizeof why) && b.n_tensors == m.n_tensors) {
+                int same_data = 1;
+                for (int i = 0; i < m.n_tensors && same_data; i++)
+                    same_data = m.tensors[i].numel == b.tensors[i].numel &&
+                                !memcmp(m.tensors[i].data, b.tensors[i].data, m.tensors[i].numel * 4);
+                if (!same_data && bad++ < 3) printf("  iteration %d loaded different data: %s\n", it, why);
+            }
+            em_model_free(&b);
+        } else {
+            n_fail++;
+            if ((!err.msg[0] || !is_zero_model(&b)) && bad++ < 3)
+                printf("  iteration %d: rc %d, msg \"%s\", model zeroed %d\n", it, rc, err.msg, is_zero_model(&b));
+        }
+    }
+    CHECK(bad == 0, "600 damaged files: %d loaded identical values, %d rejected with a message and a zeroed model, "
+          "%d wrong", n_ok, n_fail, bad);
+    free(g); free(x);
+    em_model_free(&m);
+    unlink(p); unlink(good);
+}
+
 static void test_shared_dir(void) {
     const char *dir = tu_shared_dir();
     char probe[600];
@@ -688,6 +754,7 @@ int main(void) {
     test_infer();
     test_half();
     test_corrupt();
+    test_fuzz();
     test_shared_dir();
 
     rmdir(g_dir);
