@@ -92,8 +92,7 @@ static int json_uint(const cJSON *v, uint64_t *out) {
     return 1;
 }
 
-float em_f16_to_f32(uint16_t h);
-float em_f16_to_f32(uint16_t h) {
+static float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t ex = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
     if (ex == 0) {                       /* zero or subnormal: man * 2^-24, exact */
@@ -400,7 +399,7 @@ static void copy_convert(float *dst, const uint8_t *src, size_t n, int dtype) {
     }
     for (size_t i = 0; i < n; i++) {
         uint16_t v = (uint16_t)(src[2 * i] | (src[2 * i + 1] << 8));
-        dst[i] = dtype == DT_F16 ? em_f16_to_f32(v) : bf16_to_f32(v);
+        dst[i] = dtype == DT_F16 ? f16_to_f32(v) : bf16_to_f32(v);
     }
 }
 
