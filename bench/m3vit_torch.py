@@ -184,6 +184,7 @@ class MoEMlp(nn.Module):
         prob = torch.softmax(torch.matmul(h, self.gate[task].w_gate), dim=-1)    # [N][E]
         # descending, stable: equal probabilities keep the lower expert first
         val, idx = torch.sort(prob, dim=1, descending=True, stable=True)
+        self.last_prob = val      # sorted gate probabilities (diagnostics: top-k margins)
         top_g, top_e = val[:, :k], idx[:, :k]                                     # [N][k]
         # patch reordering: the (token, slot) pairs grouped by expert
         flat_e = top_e.reshape(-1)
@@ -322,7 +323,7 @@ class M3ViT(nn.Module):
             elif name.endswith("bias"):
                 rnd(p, 0.02)
             elif name.endswith("cls_token") or name.endswith("pos_embed"):
-                rnd(p, 0.1)
+                rnd(p, 1.0)   # varied tokens: routing spreads over most experts
             else:
                 rnd(p, fan_in ** -0.5)
         for name, b in self.named_buffers():

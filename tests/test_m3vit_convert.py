@@ -207,9 +207,15 @@ def compare_with_torch(label, model, st_path, image, image_path, tmp):
         check(okl and el <= 1e-4, "%s, task %s: logits [%s] match PyTorch, rel err %.2e (<= 1e-4)"
               % (label, task, "x".join(map(str, logits.shape)), el))
         nbad = int((gr.reshape(want_r.shape) != want_r).sum()) if okr else -1
+        k = model.cfg.top_k
+        # margin between the k-th and the (k+1)-th expert, in gate-logit units
+        gaps = [float((blk.mlp.last_prob[:, k - 1].log() - blk.mlp.last_prob[:, k].log()).min())
+                for blk in model.backbone.blocks if hasattr(blk.mlp, "last_prob") and k < model.cfg.n_experts]
         used = [int((np.bincount(x.ravel(), minlength=model.cfg.n_experts) > 0).sum()) for x in want_r]
-        check(nbad == 0, "%s, task %s: routing [%s] identical to PyTorch (%s; experts used per layer %s)"
-              % (label, task, "x".join(map(str, want_r.shape)), "sizes differ" if not okr else "%d differ" % nbad, used))
+        check(nbad == 0, "%s, task %s: routing [%s] identical to PyTorch (%s; experts used per layer %s; "
+              "smallest top-k logit margin %.2g)" % (label, task, "x".join(map(str, want_r.shape)),
+                                               "sizes differ" if not okr else "%d differ" % nbad, used,
+                                               min(gaps) if gaps else float("nan")))
 
 
 def test_default_config(tmp):
