@@ -28,6 +28,28 @@ enum {
 
 extern const char *const hw_op_names[HW_N_OPS];
 
+/* Modelled loops (SPEC 4); units of the trip counters below. */
+enum {
+    HW_TRIP_EMBED = 0, /* patch-embed accumulate: (channel, row, 2 patches, 8 dims) */
+    HW_TRIP_LN_ACC,    /* LayerNorm accumulate, per token and 8-block */
+    HW_TRIP_LN_TOK,    /* LayerNorm sqrt + 1/x, per token */
+    HW_TRIP_LN_OUT,    /* LayerNorm output, per token and 8-block */
+    HW_TRIP_WLOAD,     /* linear weight load, per 256-bit beat */
+    HW_TRIP_BLOAD,     /* linear bias load, per 256-bit beat */
+    HW_TRIP_LIN_IN,    /* linear input, per 8-block read (direct or gathered) */
+    HW_TRIP_LIN_STEP,  /* linear tile step (16 inputs x 16 outputs) */
+    HW_TRIP_LIN_OUT,   /* linear output, per 8-block written (direct or scaled) */
+    HW_TRIP_Q,         /* attention: query 8-blocks loaded */
+    HW_TRIP_KV,        /* attention: K or V 8-blocks streamed from DRAM */
+    HW_TRIP_ATTN_STEP, /* QK^T or A.V step, per 8-block of a key row (N + P - 1 rows a pass) */
+    HW_TRIP_SOFTMAX,   /* softmax update, per key row and query lane of the group */
+    HW_TRIP_RECIP,     /* attention 1/S, per query and head */
+    HW_TRIP_GATE_DOT,  /* gate scores, per token and 8-block (all experts at once) */
+    HW_TRIP_GATE_SM,   /* gate softmax update, per token and expert */
+    HW_TRIP_RESID,     /* residual add, per 8-block */
+    HW_NTRIPS
+};
+
 typedef struct {
     uint64_t wraps[HW_N_OPS];          /* values that wrapped on store */
     uint64_t stores[HW_N_OPS];         /* values stored (for the ratio) */
@@ -45,7 +67,22 @@ typedef struct {
     uint64_t weight_tiles;
     uint64_t weight_tiles_overlapped;
     uint64_t linear_weight_reads;      /* all linear weights, every layer */
+    /* loop trips per op (HW_TRIP_*), filled only when HW_COUNT_TRIPS */
+    uint64_t trips[HW_N_OPS][HW_NTRIPS];
 } hw_stats;
+
+/* Loop-trip counters for the performance model's cross-check (src/sim,
+ * tests/test_sim_trips.c).  HW_TRIP(st, op, loop) in the body of a loop
+ * counts one iteration of the modelled pipelined loop `loop` (SPEC 4);
+ * HW_TRIP_N adds n of them where one C loop body stands for several.
+ * Both compile to nothing unless HW_COUNT_TRIPS is defined, so the
+ * datapath build is unchanged (the array above stays zero). */
+#ifdef HW_COUNT_TRIPS
+#define HW_TRIP_N(st, op, loop, n) ((st)->trips[(op)][(loop)] += (uint64_t)(n))
+#else
+#define HW_TRIP_N(st, op, loop, n) ((void)0)
+#endif
+#define HW_TRIP(st, op, loop) HW_TRIP_N(st, op, loop, 1)
 
 /* store a wide value into fm, counting the wrap */
 static inline int32_t hw_store(int64_t v, hw_stats *st, int op)
