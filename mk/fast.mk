@@ -1,0 +1,8 @@
+# Fast engine (issue 4): per-file ISA flags for the SIMD kernel
+# instantiations (dispatched at run time by CPU detection), -O3 for kernels.
+FAST_X86 := $(shell $(CC) -dumpmachine 2>/dev/null | grep -c '^x86_64')
+$(BUILD)/src/engine/fast_kern_c.o: ALL_CFLAGS += -O3
+ifeq ($(FAST_X86),1)
+$(BUILD)/src/engine/fast_kern_avx2.o: ALL_CFLAGS += -O3 -mavx2 -mfma
+$(BUILD)/src/engine/fast_kern_avx512.o: ALL_CFLAGS += -O3 -mavx512f -mavx2 -mfma
+endif

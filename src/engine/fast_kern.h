@@ -1,0 +1,90 @@
+/* Kernels of the fast float engine (issue 4).
+ *
+ * One set of kernels is written once (fast_kern_impl.h) over a small vector
+ * abstraction and compiled three times: portable C (fast_kern_c.c), AVX2+FMA
+ * (fast_kern_avx2.c) and AVX-512 (fast_kern_avx512.c).  em_fast_kern_select()
+ * picks the widest one the CPU supports at run time.
+ *
+ * Determinism: every output element is computed by one fixed sequence of
+ * operations whatever the row/column range a call is given, so splitting work
+ * across threads never changes a bit of the result. */
+#ifndef EM_FAST_KERN_H
+#define EM_FAST_KERN_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* GEMM epilogues: T = A.B + bias for the tile, then */
+enum {
+    EM_EPI_STORE = 0,  /* C = T */
+    EM_EPI_GELU = 1,   /* C = gelu(T) (exact erf GELU) */
+    EM_EPI_ADD = 2,    /* C += T  (residual) */
+    EM_EPI_RELU = 3,   /* C = max(T, 0) */
+    EM_EPI_SCALE_ADD = 4, /* C[crow[i]] += cscale[i] * T  (MoE expert output) */
+};
+
+/* C[M][N] (op)= A[M][K] . B[K][N] + bias, B packed by em_fast_pack_b.
+ * A row r is A + (arow ? arow[r] : r) * lda (gathered rows without a copy). */
+typedef struct {
+    int M, N, K;
+    const float *A; int lda; const int32_t *arow;
+    const float *B;      /* packed: [ceil(N/nr)][K][nr], zero padded */
+    const float *bias;   /* [ceil(N/nr)*nr] zero padded, or NULL */
+    float *C; int ldc;
+    const int32_t *crow; /* EM_EPI_SCALE_ADD: destination rows */
+    const float *cscale; /* EM_EPI_SCALE_ADD: per-row scale */
+    int epi;
+} em_gemm;
+
+typedef struct {
+    const char *name;  /* "c", "avx2", "avx512" */
+    int vl;            /* floats per vector */
+    int mr, nr;        /* GEMM register tile */
+    /* rows [m0, m1) x column panels [p0, p1) */
+    void (*gemm)(const em_gemm *g, int m0, int m1, int p0, int p1);
+    /* y[r] = LN(x[r]) * w + b for rows [r0, r1) of x[.][d] (ld = d) */
+    void (*layernorm)(const float *x, float *y, int d, const float *w, const float *b, float eps,
+                      int r0, int r1);
+    /* y[i] = gelu(x[i]), n any */
+    void (*gelu)(const float *x, float *y, int n);
+    /* y[i] = exp(x[i]), n any */
+    void (*exp)(const float *x, float *y, int n);
+    /* Attention for queries [q0, q1) of head h: qkv [N][3D] (q | k | v),
+     * kt: this head's keys transposed [hd][ldk] (zero padded past N),
+     * out [N][D] columns h*hd.. ; scale multiplies q.k */
+    void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kt, int ldk,
+                      float scale, float *out, int q0, int q1);
+    /* Winograd F(4x4,3x3), pad 1, HWC layout.  Input transform of tiles
+     * [t0, t1) of in[h][w][c] into V[36][ntiles][c] (ntiles = th*tw). */
+    void (*wino_in)(const float *in, int h, int w, int c, float *V, int t0, int t1);
+    /* Output transform of tiles [t0, t1): M[36][ntiles][c] -> out[h][w][c],
+     * plus bias, ReLU if relu. */
+    void (*wino_out)(const float *M, int h, int w, int c, const float *bias, int relu, float *out,
+                     int t0, int t1);
+    /* Bilinear x2 (align_corners = false), HWC: in[h][w][c] -> out[2h][2w][c],
+     * output rows [y0, y1). */
+    void (*upsample2x)(const float *in, int h, int w, int c, float *out, int y0, int y1);
+} em_fast_kern;
+
+const em_fast_kern *em_fast_kern_c(void);
+const em_fast_kern *em_fast_kern_avx2(void);   /* NULL if not built for x86-64 */
+const em_fast_kern *em_fast_kern_avx512(void); /* NULL if not built for x86-64 */
+
+/* Best kernel set for this CPU.  The environment variable EM_FAST_ISA
+ * (c, avx2, avx512) caps the choice (for tests and benchmarks). */
+const em_fast_kern *em_fast_kern_select(void);
+/* The set named name if this CPU and build support it, else NULL. */
+const em_fast_kern *em_fast_kern_by_name(const char *name);
+
+/* Packing of a weight matrix W[N][K] (row n: output n, ld = ldw) into the
+ * panel layout of kernel nr: dst[ceil(N/nr)][K][nr]. */
+size_t em_fast_packed_floats(int N, int K, int nr);
+void em_fast_pack_b(const float *W, int N, int K, int ldw, int nr, float *dst);
+
+/* Winograd tiles of an h x w map */
+static inline int em_wino_tiles(int h, int w) { return ((h + 3) / 4) * ((w + 3) / 4); }
+/* Weight transform U = G g G^T of a 3x3 conv W[cout][cin][3][3] (with the
+ * per-output-channel scale s, may be NULL) into u[36][cout][cin] (double
+ * precision inside). */
+void em_wino_weights(const float *W, const double *s, int cout, int cin, float *u);
+
+#endif

@@ -1,0 +1,363 @@
+/* Kernels of the fast engine, written once over a vector abstraction and
+ * compiled per instruction set.  Not a normal header: the including file
+ * (fast_kern_c.c, fast_kern_avx2.c, fast_kern_avx512.c) defines first
+ *   KN(name)      name mangling (name##_avx2 ...)
+ *   VL, MR, NV    floats per vector, GEMM tile rows, vectors per tile row
+ *   vf            vector type
+ *   VLOAD(p) VSTORE(p, v) VSET1(x) VZERO() VFMA(a, b, c) = a*b + c
+ *   VADD VSUB VMUL VDIV VMAX VMIN VABS(x)
+ *   VSELLT(x, y, a, b)  lane-wise x < y ? a : b
+ *   VROUND(x)     round to nearest integer (as float)
+ *   VEXP2I(n)     2^n for integer-valued n in [-126, 127]
+ * Every output element's arithmetic is independent of the row/column range
+ * a call covers (see fast_kern.h). */
+#include <math.h>
+#include <string.h>
+#include "engine/fast_kern.h"
+
+#define NR (NV * VL)
+
+/* ---- elementwise math ---- */
+
+/* exp(x), relative error ~1e-7 for x in [-87.3, 88]; 0 below -87.3; inputs
+ * above 88 are clamped (never happens here: arguments are <= 0). */
+static inline vf KN(vexp)(vf x) {
+    vf lo = VSET1(-87.33654f);
+    vf xc = VMIN(VMAX(x, lo), VSET1(88.0f));
+    vf n = VROUND(VMUL(xc, VSET1(1.44269504088896341f)));
+    vf r = VFMA(n, VSET1(-0.693359375f), xc);
+    r = VFMA(n, VSET1(2.12194440e-4f), r);
+    /* Taylor series to degree 7: truncation error < 6e-9 on |r| <= 0.35 */
+    vf p = VSET1(1.0f / 5040.0f);
+    p = VFMA(p, r, VSET1(1.0f / 720.0f));
+    p = VFMA(p, r, VSET1(1.0f / 120.0f));
+    p = VFMA(p, r, VSET1(1.0f / 24.0f));
+    p = VFMA(p, r, VSET1(1.0f / 6.0f));
+    p = VFMA(p, r, VSET1(0.5f));
+    p = VFMA(p, r, VSET1(1.0f));
+    p = VFMA(p, r, VSET1(1.0f));
+    vf y = VMUL(p, VEXP2I(n));
+    return VSELLT(x, lo, VZERO(), y);
+}
+
+/* Exact-erf GELU, x * Phi(x) = x * (1 - erfc(x / sqrt 2) / 2), with erfc from
+ * the Chebyshev-fitted form erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2)
+ * (Numerical Recipes' erfcc: fractional error < 1.2e-7 for all z >= 0). */
+static inline vf KN(vgelu)(vf x) {
+    vf z = VMUL(VABS(x), VSET1(0.70710678118654752f));
+    vf t = VDIV(VSET1(1.0f), VFMA(z, VSET1(0.5f), VSET1(1.0f)));
+    vf p = VSET1(0.17087277f);
+    p = VFMA(p, t, VSET1(-0.82215223f));
+    p = VFMA(p, t, VSET1(1.48851587f));
+    p = VFMA(p, t, VSET1(-1.13520398f));
+    p = VFMA(p, t, VSET1(0.27886807f));
+    p = VFMA(p, t, VSET1(-0.18628806f));
+    p = VFMA(p, t, VSET1(0.09678418f));
+    p = VFMA(p, t, VSET1(0.37409196f));
+    p = VFMA(p, t, VSET1(1.00002368f));
+    p = VFMA(p, t, VSET1(-1.26551223f));
+    vf e = VMUL(t, KN(vexp)(VSUB(p, VMUL(z, z))));  /* erfc(z) */
+    vf he = VMUL(e, VSET1(0.5f));
+    /* x >= 0: x (1 - e/2);  x < 0: x e/2 (erfc(-z) = 2 - erfc(z)) */
+    vf f = VSELLT(x, VZERO(), he, VSUB(VSET1(1.0f), he));
+    return VMUL(x, f);
+}
+
+static void KN(gelu)(const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(y + i, KN(vgelu)(VLOAD(x + i)));
+    if (i < n) {
+        float tmp[VL] = {0};
+        for (int j = 0; i + j < n; j++) tmp[j] = x[i + j];
+        VSTORE(tmp, KN(vgelu)(VLOAD(tmp)));
+        for (int j = 0; i + j < n; j++) y[i + j] = tmp[j];
+    }
+}
+
+static void KN(exp)(const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(y + i, KN(vexp)(VLOAD(x + i)));
+    if (i < n) {
+        float tmp[VL] = {0};
+        for (int j = 0; i + j < n; j++) tmp[j] = x[i + j];
+        VSTORE(tmp, KN(vexp)(VLOAD(tmp)));
+        for (int j = 0; i + j < n; j++) y[i + j] = tmp[j];
+    }
+}
+
+static inline float KN(hsum)(vf v) {
+    float t[VL];
+    VSTORE(t, v);
+    float s = 0;
+    for (int i = 0; i < VL; i++) s += t[i];
+    return s;
+}
+
+/* ---- GEMM ---- */
+
+/* T[MR][NR] = sum_k a_i[k] B[k][.]; rows past mr duplicate row mr-1. */
+static void KN(ukern)(int K, const float *a0, const float *a1, const float *a2, const float *a3,
+                      const float *a4, const float *a5, const float *a6, const float *a7,
+                      const float *a8, const float *a9, const float *a10, const float *a11,
+                      const float *B, float *T) {
+    const float *ap[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+    vf acc[MR][NV];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++) acc[i][j] = VZERO();
+    for (int k = 0; k < K; k++) {
+        vf b[NV];
+        for (int j = 0; j < NV; j++) b[j] = VLOAD(B + (size_t)k * NR + j * VL);
+        for (int i = 0; i < MR; i++) {
+            vf a = VSET1(ap[i][k]);
+            for (int j = 0; j < NV; j++) acc[i][j] = VFMA(a, b[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NV; j++) VSTORE(T + i * NR + j * VL, acc[i][j]);
+}
+
+static void KN(epilogue)(const em_gemm *g, const float *T, int r, int mr, int col0, int ncols) {
+    vf bv[NV];
+    for (int j = 0; j < NV; j++) bv[j] = g->bias ? VLOAD(g->bias + col0 + j * VL) : VZERO();
+    for (int i = 0; i < mr; i++) {
+        int row = r + i;
+        float *dst = g->C + (size_t)(g->epi == EM_EPI_SCALE_ADD ? g->crow[row] : row) * g->ldc + col0;
+        float buf[NR];
+        vf sc = g->epi == EM_EPI_SCALE_ADD ? VSET1(g->cscale[row]) : VZERO();
+        int full = ncols == NR;
+        if (!full && (g->epi == EM_EPI_ADD || g->epi == EM_EPI_SCALE_ADD)) {
+            memset(buf, 0, sizeof buf);
+            for (int c = 0; c < ncols; c++) buf[c] = dst[c];
+        }
+        float *o = full ? dst : buf;
+        for (int j = 0; j < NV; j++) {
+            vf v = VADD(VLOAD(T + i * NR + j * VL), bv[j]);
+            switch (g->epi) {
+            case EM_EPI_GELU: v = KN(vgelu)(v); break;
+            case EM_EPI_RELU: v = VMAX(v, VZERO()); break;
+            case EM_EPI_ADD: v = VADD(VLOAD(o + j * VL), v); break;
+            case EM_EPI_SCALE_ADD: v = VFMA(v, sc, VLOAD(o + j * VL)); break;
+            default: break;
+            }
+            VSTORE(o + j * VL, v);
+        }
+        if (!full)
+            for (int c = 0; c < ncols; c++) dst[c] = buf[c];
+    }
+}
+
+static void KN(gemm)(const em_gemm *g, int m0, int m1, int p0, int p1) {
+    float T[MR * NR];
+    const float *ap[12];
+    for (int p = p0; p < p1; p++) {
+        const float *Bp = g->B + (size_t)p * g->K * NR;
+        int col0 = p * NR, ncols = g->N - col0 < NR ? g->N - col0 : NR;
+        for (int r = m0; r < m1; r += MR) {
+            int mr = m1 - r < MR ? m1 - r : MR;
+            for (int i = 0; i < 12; i++) {
+                int row = r + (i < mr ? i : mr - 1);
+                ap[i] = g->A + (size_t)(g->arow ? g->arow[row] : row) * g->lda;
+            }
+            KN(ukern)(g->K, ap[0], ap[1], ap[2], ap[3], ap[4], ap[5], ap[6], ap[7], ap[8], ap[9],
+                      ap[10], ap[11], Bp, T);
+            KN(epilogue)(g, T, r, mr, col0, ncols);
+        }
+    }
+}
+
+/* ---- LayerNorm ---- */
+
+static void KN(layernorm)(const float *x, float *y, int d, const float *w, const float *b, float eps,
+                          int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * d;
+        float *yr = y + (size_t)r * d;
+        vf s = VZERO();
+        int i = 0;
+        for (; i + VL <= d; i += VL) s = VADD(s, VLOAD(xr + i));
+        float sum = KN(hsum)(s);
+        for (; i < d; i++) sum += xr[i];
+        float mean = sum / (float)d;
+        vf mv = VSET1(mean), q = VZERO();
+        for (i = 0; i + VL <= d; i += VL) {
+            vf c = VSUB(VLOAD(xr + i), mv);
+            q = VFMA(c, c, q);
+        }
+        float var = KN(hsum)(q);
+        for (; i < d; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= (float)d;
+        float rs = 1.0f / sqrtf(var + eps);
+        vf rv = VSET1(rs);
+        for (i = 0; i + VL <= d; i += VL)
+            VSTORE(yr + i, VFMA(VMUL(VSUB(VLOAD(xr + i), mv), rv), VLOAD(w + i), VLOAD(b + i)));
+        for (; i < d; i++) yr[i] = (xr[i] - mean) * rs * w[i] + b[i];
+    }
+}
+
+/* ---- attention: one query at a time, keys in blocks of AKB with the
+ * online softmax (running max m and sum l; earlier blocks rescaled) ---- */
+#define AKB 64
+#define AKV (AKB / VL)
+#define AMAXHD 256
+
+static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const float *kt, int ldk,
+                          float scale, float *out, int q0, int q1) {
+    float S[AKB], qs[AMAXHD], O[AMAXHD];
+    int ld = 3 * D;
+    const float *vbase = qkv + 2 * D + h * hd;
+    for (int q = q0; q < q1; q++) {
+        const float *qv = qkv + (size_t)q * ld + h * hd;
+        for (int d = 0; d < hd; d++) { qs[d] = qv[d] * scale; O[d] = 0; }
+        float m = -INFINITY, l = 0;
+        for (int kb = 0; kb < N; kb += AKB) {
+            int nk = N - kb < AKB ? N - kb : AKB;
+            vf acc[AKV];
+            for (int v = 0; v < AKV; v++) acc[v] = VZERO();
+            for (int d = 0; d < hd; d++) {
+                vf a = VSET1(qs[d]);
+                const float *kr = kt + (size_t)d * ldk + kb;
+                for (int v = 0; v < AKV; v++) acc[v] = VFMA(a, VLOAD(kr + v * VL), acc[v]);
+            }
+            for (int v = 0; v < AKV; v++) VSTORE(S + v * VL, acc[v]);
+            float mb = S[0];
+            for (int j = 1; j < nk; j++) mb = S[j] > mb ? S[j] : mb;
+            float mn = mb > m ? mb : m;
+            float alpha = m == -INFINITY ? 0.0f : expf(m - mn);
+            vf mv = VSET1(mn);
+            for (int v = 0; v < AKV; v++) VSTORE(S + v * VL, KN(vexp)(VSUB(VLOAD(S + v * VL), mv)));
+            float ls = 0;
+            for (int j = 0; j < nk; j++) ls += S[j];
+            l = l * alpha + ls;
+            m = mn;
+            vf av = VSET1(alpha);
+            for (int d0 = 0; d0 < hd; d0 += 8 * VL) {
+                int nv = (hd - d0) / VL < 8 ? (hd - d0) / VL : 8;
+                vf o[8];
+                for (int u = 0; u < 8; u++) o[u] = u < nv ? VMUL(VLOAD(O + d0 + u * VL), av) : VZERO();
+                for (int j = 0; j < nk; j++) {
+                    vf p = VSET1(S[j]);
+                    const float *vr = vbase + (size_t)(kb + j) * ld + d0;
+                    for (int u = 0; u < 8; u++)
+                        if (u < nv) o[u] = VFMA(p, VLOAD(vr + u * VL), o[u]);
+                }
+                for (int u = 0; u < nv; u++) VSTORE(O + d0 + u * VL, o[u]);
+            }
+        }
+        float rl = 1.0f / l;
+        float *orow = out + (size_t)q * D + h * hd;
+        for (int d = 0; d < hd; d++) orow[d] = O[d] * rl;
+    }
+}
+
+/* ---- Winograd F(4x4, 3x3) ----
+ * V = B^T d B,  Y = A^T M A  with the points 0, +-1, +-2 (Lavin & Gray). */
+
+#define WBT(z0, z1, z2, z3, z4, z5, r)                                                            \
+    do {                                                                                          \
+        vf f4 = VSET1(4.0f), f2 = VSET1(2.0f);                                                    \
+        r[0] = VFMA(VSET1(-5.0f), z2, VFMA(f4, z0, z4));                                          \
+        r[1] = VSUB(VADD(z3, z4), VMUL(f4, VADD(z1, z2)));                                        \
+        r[2] = VFMA(f4, VSUB(z1, z2), VSUB(z4, z3));                                              \
+        r[3] = VFMA(f2, VSUB(z3, z1), VSUB(z4, z2));                                              \
+        r[4] = VFMA(f2, VSUB(z1, z3), VSUB(z4, z2));                                              \
+        r[5] = VFMA(VSET1(-5.0f), z3, VFMA(f4, z1, z5));                                          \
+    } while (0)
+
+static void KN(wino_in)(const float *in, int h, int w, int c, float *V, int t0, int t1) {
+    int tw = (w + 3) / 4, nt = ((h + 3) / 4) * tw;
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / tw) * 4 - 1, x0 = (t % tw) * 4 - 1;
+        int rok[6], cok[6];
+        for (int i = 0; i < 6; i++) {
+            rok[i] = y0 + i >= 0 && y0 + i < h;
+            cok[i] = x0 + i >= 0 && x0 + i < w;
+        }
+        for (int cv = 0; cv < c; cv += VL) {
+            vf d[6][6], u[6][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    d[i][j] = rok[i] && cok[j] ? VLOAD(in + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv)
+                                               : VZERO();
+            for (int j = 0; j < 6; j++) { /* columns: u = B^T d */
+                vf r[6];
+                WBT(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], r);
+                for (int i = 0; i < 6; i++) u[i][j] = r[i];
+            }
+            for (int i = 0; i < 6; i++) { /* rows: V = u B */
+                vf r[6];
+                WBT(u[i][0], u[i][1], u[i][2], u[i][3], u[i][4], u[i][5], r);
+                for (int j = 0; j < 6; j++) VSTORE(V + ((size_t)(i * 6 + j) * nt + t) * c + cv, r[j]);
+            }
+        }
+    }
+}
+
+#define WAT(m0, m1, m2, m3, m4, m5, o)                                                            \
+    do {                                                                                          \
+        vf s12 = VADD(m1, m2), d12 = VSUB(m1, m2), s34 = VADD(m3, m4), d34 = VSUB(m3, m4);        \
+        o[0] = VADD(VADD(m0, s12), s34);                                                          \
+        o[1] = VFMA(VSET1(2.0f), d34, d12);                                                       \
+        o[2] = VFMA(VSET1(4.0f), s34, s12);                                                       \
+        o[3] = VADD(VFMA(VSET1(8.0f), d34, d12), m5);                                             \
+    } while (0)
+
+static void KN(wino_out)(const float *M, int h, int w, int c, const float *bias, int relu, float *out,
+                         int t0, int t1) {
+    int tw = (w + 3) / 4, nt = ((h + 3) / 4) * tw;
+    for (int t = t0; t < t1; t++) {
+        int y0 = (t / tw) * 4, x0 = (t % tw) * 4;
+        int ny = h - y0 < 4 ? h - y0 : 4, nx = w - x0 < 4 ? w - x0 : 4;
+        for (int cv = 0; cv < c; cv += VL) {
+            vf m[6][6], u[4][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) m[i][j] = VLOAD(M + ((size_t)(i * 6 + j) * nt + t) * c + cv);
+            for (int j = 0; j < 6; j++) {
+                vf o[4];
+                WAT(m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j], o);
+                for (int i = 0; i < 4; i++) u[i][j] = o[i];
+            }
+            vf bv = bias ? VLOAD(bias + cv) : VZERO();
+            for (int i = 0; i < ny; i++) {
+                vf o[4];
+                WAT(u[i][0], u[i][1], u[i][2], u[i][3], u[i][4], u[i][5], o);
+                for (int j = 0; j < nx; j++) {
+                    vf v = VADD(o[j], bv);
+                    if (relu) v = VMAX(v, VZERO());
+                    VSTORE(out + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv, v);
+                }
+            }
+        }
+    }
+}
+
+/* ---- bilinear x2, align_corners = false (PyTorch): src = (dst + 0.5) / 2 - 0.5,
+ * clamped at 0; i0 = floor(src), i1 = min(i0 + 1, n - 1), weight src - i0 ---- */
+static void KN(upsample2x)(const float *in, int h, int w, int c, float *out, int oy0, int oy1) {
+    int W2 = 2 * w;
+    for (int oy = oy0; oy < oy1; oy++) {
+        float sy = (oy + 0.5f) * 0.5f - 0.5f;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+        float ly = sy - (float)y0;
+        vf wy0 = VSET1(1.0f - ly), wy1 = VSET1(ly);
+        for (int ox = 0; ox < W2; ox++) {
+            float sx = (ox + 0.5f) * 0.5f - 0.5f;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+            float lx = sx - (float)x0;
+            vf wx0 = VSET1(1.0f - lx), wx1 = VSET1(lx);
+            const float *a = in + ((size_t)y0 * w + x0) * c, *b = in + ((size_t)y0 * w + x1) * c;
+            const float *e = in + ((size_t)y1 * w + x0) * c, *f = in + ((size_t)y1 * w + x1) * c;
+            float *o = out + ((size_t)oy * W2 + ox) * c;
+            for (int cv = 0; cv < c; cv += VL) {
+                vf top = VFMA(VLOAD(b + cv), wx1, VMUL(VLOAD(a + cv), wx0));
+                vf bot = VFMA(VLOAD(f + cv), wx1, VMUL(VLOAD(e + cv), wx0));
+                VSTORE(o + cv, VFMA(bot, wy1, VMUL(top, wy0)));
+            }
+        }
+    }
+}
+
+#define EM_KERN_TABLE(nm)                                                                         \
+    {nm, VL, MR, NR, KN(gemm), KN(layernorm), KN(gelu), KN(exp), KN(attention), KN(wino_in),     \
+     KN(wino_out), KN(upsample2x)}
