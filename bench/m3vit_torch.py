@@ -19,8 +19,9 @@ so model.state_dict() is what an M3ViT training run saves:
 Public names:
   M3ViTConfig(**dims)           every dimension; field names as edgemoe's em_config
   M3ViTConfig.from_json(dict)   from the "edgemoe.config" metadata JSON object
-  M3ViT(cfg)                    the model (call .eval(); forward runs under no_grad)
+  M3ViT(cfg)                    the model (call .eval(); eval mode only)
   model.forward(image, task) -> (features [N][D], logits [C][H][W], routing)
+        (forward, backbone_forward and head_forward run under torch.inference_mode)
         image [3][H][W] or [1][3][H][W] float32; task: name or index;
         routing: list, one int64 tensor [N][top_k] per MoE layer, slot 0 = largest g
   model.backbone_forward(image, task) -> (features, routing)   (for timing)
@@ -287,15 +288,15 @@ class M3ViT(nn.Module):
         image = torch.as_tensor(image, dtype=torch.float32)
         return image if image.dim() == 4 else image.unsqueeze(0)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def backbone_forward(self, image, task):
         return self.backbone(self._image(image), self.task_index(task))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def head_forward(self, features, task):
         return self.decoders[self.cfg.task_name[self.task_index(task)]](features)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, image, task):
         feats, routing = self.backbone_forward(image, task)
         return feats, self.head_forward(feats, task), routing
