@@ -268,7 +268,8 @@ static int load_model(const char *path, em_model *m) {
 
 static int cmd_run(int argc, char **argv) {
     run_args a = {0};
-    a.images = calloc((size_t)argc, sizeof *a.images);
+    const char *image_args[argc + 1];  /* every --image, in order */
+    a.images = image_args;
     a.engine = em_engine_available(EM_ENGINE_FAST) ? "fast" : "ref";
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
@@ -389,7 +390,7 @@ static int cmd_run(int argc, char **argv) {
 done:
     em_session_free(s);
     for (int i = 0; i < n_img; i++) free(images[i]);
-    free(images); free(img); free(rgb); free(scratch); free(a.images);
+    free(images); free(img); free(rgb); free(scratch);
     em_model_free(&m);
     return rc;
 }
