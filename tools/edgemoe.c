@@ -420,6 +420,7 @@ static int cmd_sample_image(int argc, char **argv) {
     return 0;
 }
 
+int em_cmd_sim(int argc, char **argv); /* tools/cmd_sim.c */
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -429,5 +430,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sim")) return em_cmd_sim(argc - 2, argv + 2);
     return die("unknown command '%s' (run, convert, sample-image)", cmd);
 }

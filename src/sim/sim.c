@@ -1,0 +1,542 @@
+/* Performance model of the Edge-MoE accelerator: loop trips from the hw
+ * twin's dataflow, II/depth from SPEC 4, ping-pong weight tiles, DRAM per
+ * AXI port.  See sim.h for the model and docs/sim.md for its assumptions. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "engine/engine.h"
+#include "sim/sim.h"
+
+const char *const em_sim_loop_names[EM_SIM_NLOOPS] = {
+    "embed", "ln_acc", "ln_out", "sqrt", "exp", "recip", "gelu", "weight_load", "bias_load",
+    "linear_step", "linear_in", "linear_in_gathered", "linear_out", "linear_out_scaled",
+    "kv_stream", "qk_step", "softmax", "av_step", "residual", "gate_softmax", "gate_dot"};
+
+const char *const em_sim_op_names[EM_SIM_NOPS] = {
+    "embed", "ln1", "qkv", "qk", "av", "proj", "add1", "ln2", "fc1", "fc2",
+    "gate", "expert1", "expert2", "add2"};
+
+int em_sim_op_hw(int op)
+{
+    static const int map[EM_SIM_NOPS] = {
+        HW_OP_EMBED, HW_OP_LN, HW_OP_QKV, HW_OP_QK, HW_OP_AV, HW_OP_PROJ, HW_OP_RESID,
+        HW_OP_LN, HW_OP_FC1, HW_OP_FC2, HW_OP_GATE, HW_OP_EXPERT1, HW_OP_EXPERT2, HW_OP_RESID};
+    return op >= 0 && op < EM_SIM_NOPS ? map[op] : -1;
+}
+
+void em_sim_params_default(em_sim_params *p)
+{
+    static const em_sim_loop spec4[EM_SIM_NLOOPS] = {
+        [EM_SIM_L_EMBED] = {3, 33},     [EM_SIM_L_LN_ACC] = {1, 80},   [EM_SIM_L_LN_OUT] = {1, 154},
+        [EM_SIM_L_SQRT] = {1, 23},      [EM_SIM_L_EXP] = {1, 19},      [EM_SIM_L_RECIP] = {1, 50},
+        [EM_SIM_L_GELU] = {1, 6},       [EM_SIM_L_WLOAD] = {1, 5},     [EM_SIM_L_BLOAD] = {1, 3},
+        [EM_SIM_L_LIN_STEP] = {1, 16},  [EM_SIM_L_LIN_IN] = {1, 3},    [EM_SIM_L_LIN_IN_G] = {1, 79},
+        [EM_SIM_L_LIN_OUT] = {1, 5},    [EM_SIM_L_LIN_OUT_GS] = {1, 148},
+        [EM_SIM_L_KV] = {1, 73},        [EM_SIM_L_QK_STEP] = {1, 15},  [EM_SIM_L_SOFTMAX] = {3, 78},
+        [EM_SIM_L_AV_STEP] = {1, 29},   [EM_SIM_L_RESID] = {1, 142},   [EM_SIM_L_GATE_SM] = {3, 24},
+        [EM_SIM_L_GATE_DOT] = {1, 20},
+    };
+    memset(p, 0, sizeof *p);
+    p->clock_mhz = 300;
+    p->attn_p = 4;
+    p->tile_in = p->tile_out = 16;
+    p->axi_bits = 256;
+    p->dram_gbps = 19.2;
+    p->port_gbps = 0;
+    p->dram_latency_ns = 150;
+    p->burst_beats = 16;
+    p->outstanding = 16;
+    p->ln_token_overlap = 1;
+    p->linear_input_buffered = 0;
+    p->embed_weights_resident = 1;
+    memcpy(p->loop, spec4, sizeof spec4);
+    p->dsp_mul_32x16 = 2;   /* 32-bit operand split over two 27x18 multipliers */
+    p->dsp_mul_32x32 = 4;
+    p->dsp_mul_8x16 = 1;
+    p->dsp_exp = 8;         /* range reduction + polynomial: ~2 wide products */
+    p->dsp_recip = 12;      /* Newton-Raphson, 3 wide products */
+    p->dsp_sqrt = 8;
+    p->dsp_gelu = 1;        /* one multiply-add: slope x fraction */
+    p->dsp_div = 12;
+    p->gate_lanes = 8;
+    p->lutram_max_depth = 32;
+    p->dsp_budget = 2520;
+    p->bram_budget = 1824;
+}
+
+int em_sim_params_check(const em_sim_params *p, em_err *err)
+{
+    if (!(p->clock_mhz > 0 && p->clock_mhz < 2000)) return em_error(err, EM_EARG, "sim: clock %g MHz out of range (0, 2000)", p->clock_mhz);
+    if (p->attn_p < 1 || p->attn_p > 128) return em_error(err, EM_EARG, "sim: attn-p %d out of range 1..128", p->attn_p);
+    if (p->tile_in < 1 || p->tile_out < 1 || p->tile_in > 256 || p->tile_out > 256)
+        return em_error(err, EM_EARG, "sim: tile %dx%d out of range (1..256 each)", p->tile_in, p->tile_out);
+    if (p->axi_bits < 32 || p->axi_bits > 1024 || (p->axi_bits & (p->axi_bits - 1)))
+        return em_error(err, EM_EARG, "sim: axi-bits %d must be a power of two in 32..1024", p->axi_bits);
+    if (!(p->dram_gbps > 0)) return em_error(err, EM_EARG, "sim: dram-gbps must be > 0");
+    if (p->port_gbps < 0 || p->dram_latency_ns < 0) return em_error(err, EM_EARG, "sim: port_gbps and dram_latency_ns must be >= 0");
+    if (p->burst_beats < 1 || p->outstanding < 1) return em_error(err, EM_EARG, "sim: burst_beats and outstanding must be >= 1");
+    if (p->gate_lanes < 1) return em_error(err, EM_EARG, "sim: gate_lanes must be >= 1");
+    for (int i = 0; i < EM_SIM_NLOOPS; i++)
+        if (p->loop[i].ii < 1 || p->loop[i].depth < 0)
+            return em_error(err, EM_EARG, "sim: loop %s: II must be >= 1 and depth >= 0", em_sim_loop_names[i]);
+    return EM_OK;
+}
+
+/* ---- DRAM ---- */
+
+typedef struct { double bytes[EM_SIM_NPORTS], bursts[EM_SIM_NPORTS]; } mem_t;
+
+static double cdiv(double a, double b) { return ceil(a / b); }
+static double dmax(double a, double b) { return a > b ? a : b; }
+
+/* n segments of seg bytes each (each segment contiguous) on a port */
+static void mem_add(const em_sim_params *p, mem_t *m, int port, double n, double seg)
+{
+    if (n <= 0 || seg <= 0) return;
+    m->bytes[port] += n * seg;
+    m->bursts[port] += n * cdiv(seg, (double)p->burst_beats * p->axi_bits / 8);
+}
+
+/* Cycles to move m: each port at most axi_bits/8 per cycle (and port_gbps),
+ * all of them together at most dram_gbps; a port keeps `outstanding`
+ * bursts in flight, so latency is hidden unless there are too many short
+ * bursts; the first burst's latency is paid once per phase. */
+static double mem_cycles(const em_sim_params *p, const mem_t *m)
+{
+    const double clk = p->clock_mhz * 1e6, lat = p->dram_latency_ns * 1e-9;
+    double port = p->axi_bits / 8.0 * clk;
+    if (p->port_gbps > 0 && p->port_gbps * 1e9 < port) port = p->port_gbps * 1e9;
+    double t = 0, total = 0;
+    int any = 0;
+    for (int i = 0; i < EM_SIM_NPORTS; i++) {
+        if (m->bytes[i] <= 0) continue;
+        any = 1;
+        total += m->bytes[i];
+        t = dmax(t, dmax(m->bytes[i] / port, m->bursts[i] * lat / p->outstanding));
+    }
+    if (!any) return 0;
+    t = dmax(t, total / (p->dram_gbps * 1e9)) + lat;
+    return t * clk;
+}
+
+/* One phase: compute and its DRAM traffic overlap. */
+static void phase(const em_sim_params *p, em_sim_cost *c, double compute, const mem_t *m)
+{
+    double mc = m ? mem_cycles(p, m) : 0;
+    c->compute_cycles += compute;
+    c->cycles += dmax(compute, mc);
+    if (m) {
+        c->bytes_w += m->bytes[EM_SIM_PORT_W];
+        for (int i = 1; i < EM_SIM_NPORTS; i++) c->bytes_act += m->bytes[i];
+    }
+}
+
+static void cost_add(em_sim_cost *a, const em_sim_cost *b)
+{
+    a->cycles += b->cycles; a->compute_cycles += b->compute_cycles;
+    a->bytes_w += b->bytes_w; a->bytes_act += b->bytes_act;
+}
+
+#define II(id) ((double)p->loop[id].ii)
+#define DP(id) ((double)p->loop[id].depth)
+/* a loop over 8-value blocks moving through an AXI port narrower than
+ * 256 bits needs 256/axi_bits beats per block */
+static double blk_ii(const em_sim_params *p, int id)
+{
+    double beats = p->axi_bits >= 256 ? 1 : 256.0 / p->axi_bits;
+    return dmax(II(id), beats);
+}
+
+typedef uint64_t trips_t[HW_NTRIPS];
+static void trip(trips_t *t, int loop, double n) { if (t) (*t)[loop] += (uint64_t)llround(n); }
+
+/* ---- ops ---- */
+
+static void op_embed(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8);
+    double T = (double)c->img_c * c->img_h * cdiv(c->grid_w, 2) * DB;
+    trip(t, HW_TRIP_EMBED, T);
+    mem_t m = {0};
+    mem_add(p, &m, EM_SIM_PORT_MISC, c->img_c, (double)c->img_h * c->img_w);      /* pixels, 8 bit */
+    mem_add(p, &m, EM_SIM_PORT_W, 1, N * D * 4);                                   /* pos_embed */
+    if (!p->embed_weights_resident)
+        mem_add(p, &m, EM_SIM_PORT_W, 1, D * c->img_c * c->patch * c->patch * 2 + D * 2);
+    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
+    phase(p, k, T * II(EM_SIM_L_EMBED) + DP(EM_SIM_L_EMBED), &m);
+}
+
+static void op_ln(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8);
+    double a = DB * blk_ii(p, EM_SIM_L_LN_ACC) + DP(EM_SIM_L_LN_ACC);
+    double b = DP(EM_SIM_L_SQRT) + DP(EM_SIM_L_RECIP) + DB * II(EM_SIM_L_LN_OUT) + DP(EM_SIM_L_LN_OUT);
+    double cyc = p->ln_token_overlap ? a + b + (N - 1) * dmax(a, b) : N * (a + b);
+    trip(t, HW_TRIP_LN_ACC, N * DB);
+    trip(t, HW_TRIP_LN_TOK, N);
+    trip(t, HW_TRIP_LN_OUT, N * DB);
+    mem_t m = {0};
+    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
+    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
+    mem_add(p, &m, EM_SIM_PORT_W, 2, D * 2);
+    phase(p, k, cyc, &m);
+}
+
+enum { LF_GELU = 1, LF_GATHER = 2, LF_SCALE = 4 };
+
+/* One call of the unified linear unit: R rows, I inputs, O outputs. */
+static void op_linear(const em_sim_params *p, double R, double I, double O, int flags,
+                      em_sim_cost *k, trips_t *t)
+{
+    if (R <= 0) return;
+    const double TI = p->tile_in, TO = p->tile_out, n_ot = cdiv(O, TO), n_it = cdiv(I, TI);
+    const double in_blk = cdiv(I, 8);
+    const double d_in = DP((flags & LF_GATHER) ? EM_SIM_L_LIN_IN_G : EM_SIM_L_LIN_IN);
+    const double ii_in = blk_ii(p, (flags & LF_GATHER) ? EM_SIM_L_LIN_IN_G : EM_SIM_L_LIN_IN);
+    const int out_id = (flags & LF_SCALE) ? EM_SIM_L_LIN_OUT_GS : EM_SIM_L_LIN_OUT;
+    const double d_out = DP(out_id) + ((flags & LF_GELU) ? DP(EM_SIM_L_GELU) : 0);
+    const double ii_out = blk_ii(p, out_id);
+    /* input rows as DRAM segments: gathered rows are scattered */
+    const double in_seg_n = (flags & LF_GATHER) ? R : 1, in_seg = (flags & LF_GATHER) ? I * 4 : R * I * 4;
+
+    if (p->linear_input_buffered) {    /* input read once into an on-chip buffer */
+        mem_t m = {0};
+        mem_add(p, &m, EM_SIM_PORT_IN, in_seg_n, in_seg);
+        phase(p, k, R * in_blk * ii_in + d_in, &m);
+        trip(t, HW_TRIP_LIN_IN, R * in_blk);
+    }
+    double prev_load = 0;
+    mem_t prev_m = {0};
+    for (double ot = 0; ot < n_ot; ot++) {
+        const double o_t = fmin(TO, O - ot * TO);
+        const double wbeats = cdiv(o_t * I * 16, p->axi_bits), bbeats = cdiv(o_t * 16, p->axi_bits);
+        const double load = wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD) + bbeats * II(EM_SIM_L_BLOAD) +
+                            DP(EM_SIM_L_BLOAD);
+        mem_t lm = {0};
+        mem_add(p, &lm, EM_SIM_PORT_W, 1, o_t * I * 2);
+        mem_add(p, &lm, EM_SIM_PORT_W, 1, o_t * 2);
+        trip(t, HW_TRIP_WLOAD, wbeats);
+        trip(t, HW_TRIP_BLOAD, bbeats);
+        if (ot == 0) phase(p, k, load, &lm);           /* the first load is exposed */
+        else {                                         /* load of tile ot || compute of ot-1 */
+            for (int i = 0; i < EM_SIM_NPORTS; i++) { prev_m.bytes[i] += lm.bytes[i]; prev_m.bursts[i] += lm.bursts[i]; }
+            phase(p, k, dmax(prev_load, load), &prev_m);
+        }
+        /* compute of tile ot: input stream || tile steps || output stream */
+        const double steps = R * n_it, out_blk = R * cdiv(o_t, 8);
+        double in_tr = p->linear_input_buffered ? 0 : R * in_blk;
+        double comp = dmax(dmax(in_tr * ii_in, steps * II(EM_SIM_L_LIN_STEP)), out_blk * ii_out) +
+                      (p->linear_input_buffered ? 0 : d_in) + DP(EM_SIM_L_LIN_STEP) + d_out;
+        trip(t, HW_TRIP_LIN_IN, in_tr);
+        trip(t, HW_TRIP_LIN_STEP, steps);
+        trip(t, HW_TRIP_LIN_OUT, out_blk);
+        memset(&prev_m, 0, sizeof prev_m);
+        if (!p->linear_input_buffered) mem_add(p, &prev_m, EM_SIM_PORT_IN, in_seg_n, in_seg);
+        mem_add(p, &prev_m, EM_SIM_PORT_OUT, R, o_t * 4);                      /* a TO-wide column slice per row */
+        if (flags & LF_SCALE) mem_add(p, &prev_m, EM_SIM_PORT_IN2, R, o_t * 4);  /* read-modify-write */
+        prev_load = comp;
+    }
+    phase(p, k, prev_load, &prev_m);                   /* compute of the last tile */
+}
+
+/* QK^T with the online softmax: ceil(N/P) passes, each N + P - 1 key rows
+ * of D/8 steps; K rows 0..P-2 are kept on chip for the wrap rows. */
+static void op_qk(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8), H = c->n_heads, P = p->attn_p;
+    const double rows = N + P - 1;
+    for (double q0 = 0; q0 < N; q0 += P) {
+        const double qv = fmin(P, N - q0);
+        double steps = rows * DB * dmax(II(EM_SIM_L_QK_STEP), blk_ii(p, EM_SIM_L_KV));
+        double sm = rows * P * II(EM_SIM_L_SOFTMAX);
+        double cyc = dmax(steps, sm) + DP(EM_SIM_L_KV) + DP(EM_SIM_L_QK_STEP) + DP(EM_SIM_L_SOFTMAX) +
+                     H * qv * II(EM_SIM_L_RECIP) + DP(EM_SIM_L_RECIP);
+        mem_t m = {0};
+        mem_add(p, &m, EM_SIM_PORT_IN, N, D * 4);          /* K rows (stride 3D) */
+        mem_add(p, &m, EM_SIM_PORT_IN, qv, D * 4);         /* the group's queries */
+        mem_add(p, &m, EM_SIM_PORT_OUT, H * qv, N * 4);    /* raw scores */
+        mem_add(p, &m, EM_SIM_PORT_OUT, 1, qv * H * 2 * 4); /* R, m */
+        phase(p, k, cyc, &m);
+        trip(t, HW_TRIP_Q, qv * DB);
+        trip(t, HW_TRIP_KV, N * DB);
+        trip(t, HW_TRIP_ATTN_STEP, rows * DB);
+        trip(t, HW_TRIP_SOFTMAX, rows * P);
+        trip(t, HW_TRIP_RECIP, H * qv);
+    }
+}
+
+static void op_av(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8), H = c->n_heads, P = p->attn_p;
+    const double rows = N + P - 1;
+    for (double q0 = 0; q0 < N; q0 += P) {
+        const double qv = fmin(P, N - q0);
+        double cyc = rows * DB * dmax(II(EM_SIM_L_AV_STEP), blk_ii(p, EM_SIM_L_KV)) + DP(EM_SIM_L_KV) +
+                     DP(EM_SIM_L_EXP) + DP(EM_SIM_L_AV_STEP) + qv * DB * blk_ii(p, EM_SIM_L_LIN_OUT) +
+                     DP(EM_SIM_L_LIN_OUT);
+        mem_t m = {0};
+        mem_add(p, &m, EM_SIM_PORT_IN, N, D * 4);           /* V rows */
+        mem_add(p, &m, EM_SIM_PORT_IN2, H * qv, N * 4);     /* scores */
+        mem_add(p, &m, EM_SIM_PORT_IN2, 1, qv * H * 2 * 4); /* R, m */
+        mem_add(p, &m, EM_SIM_PORT_OUT, 1, qv * D * 4);     /* outputs */
+        phase(p, k, cyc, &m);
+        trip(t, HW_TRIP_KV, N * DB);
+        trip(t, HW_TRIP_ATTN_STEP, rows * DB);
+    }
+}
+
+static void op_add(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8);
+    mem_t m = {0};
+    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
+    mem_add(p, &m, EM_SIM_PORT_IN2, 1, N * D * 4);
+    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
+    phase(p, k, N * DB * blk_ii(p, EM_SIM_L_RESID) + DP(EM_SIM_L_RESID), &m);
+    trip(t, HW_TRIP_RESID, N * DB);
+}
+
+static void op_gate(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
+{
+    const double N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k;
+    const double wbeats = cdiv(E * D * 16, p->axi_bits);
+    mem_t lm = {0};
+    mem_add(p, &lm, EM_SIM_PORT_W, 1, E * D * 2);
+    phase(p, k, wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD), &lm);
+    trip(t, HW_TRIP_WLOAD, wbeats);
+    const double dot = N * cdiv(D, p->gate_lanes);
+    double cyc = dmax(dot * II(EM_SIM_L_GATE_DOT), N * E * II(EM_SIM_L_GATE_SM)) + DP(EM_SIM_L_GATE_DOT) +
+                 DP(EM_SIM_L_GATE_SM) + DP(EM_SIM_L_EXP) + DP(EM_SIM_L_RECIP);
+    mem_t m = {0};
+    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
+    mem_add(p, &m, EM_SIM_PORT_OUT, E, N * K * 8 / E);    /* queues: token index + g_k */
+    phase(p, k, cyc, &m);
+    trip(t, HW_TRIP_GATE_DOT, dot);
+    trip(t, HW_TRIP_GATE_SM, N * E);
+}
+
+/* The experts of one MoE block on their queues; returns experts used. */
+static int op_experts(const em_sim_params *p, const em_config *c, const int32_t *tokens,
+                      em_sim_cost *k1, em_sim_cost *k2, trips_t *t1, trips_t *t2)
+{
+    const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8), EH = c->expert_hidden;
+    int used = 0;
+    mem_t zm = {0};                                      /* zero the MoE output buffer */
+    mem_add(p, &zm, EM_SIM_PORT_OUT, 1, N * D * 4);
+    phase(p, k2, N * DB * blk_ii(p, EM_SIM_L_LIN_OUT) + DP(EM_SIM_L_LIN_OUT), &zm);
+    for (int e = 0; e < c->n_experts; e++) {
+        if (tokens[e] <= 0) continue;
+        used++;
+        op_linear(p, tokens[e], D, EH, LF_GELU | LF_GATHER, k1, t1);
+        op_linear(p, tokens[e], EH, D, LF_SCALE, k2, t2);
+    }
+    return used;
+}
+
+/* ---- resources ---- */
+
+/* BRAM18K for `banks` memories of depth x width bits: shallow banks go to
+ * LUTRAM; otherwise the best aspect ratio of a BRAM18K (16Kx1 .. 512x36). */
+static double bram_banks(const em_sim_params *p, double banks, double depth, double width)
+{
+    static const double cfg[6][2] = {{1, 16384}, {2, 8192}, {4, 4096}, {9, 2048}, {18, 1024}, {36, 512}};
+    if (banks <= 0 || depth <= p->lutram_max_depth) return 0;
+    double best = 1e300;
+    for (int i = 0; i < 6; i++) {
+        double n = cdiv(width, cfg[i][0]) * cdiv(depth, cfg[i][1]);
+        if (n < best) best = n;
+    }
+    return banks * best;
+}
+
+void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
+{
+    const double TI = p->tile_in, TO = p->tile_out, P = p->attn_p, D = c->dim, DB = cdiv(D, 8);
+    const double H = c->n_heads, N = c->n_tok, E = c->n_experts;
+    double max_in = D;
+    if (c->mlp_hidden > max_in) max_in = c->mlp_hidden;
+    if (c->expert_hidden > max_in) max_in = c->expert_hidden;
+    memset(r, 0, sizeof *r);
+    int i = 0;
+    /* unified linear unit: TI x TO MACs of fm x weight, a GELU per output
+     * lane, 8 multipliers for y * g_k; two weight buffers (ping-pong), each
+     * read TI x TO weights a cycle: TI*TO/2 banks of 32-bit words (two
+     * weights) max_in/TI deep; optionally the N x max_in input buffer */
+    r->part_name[i] = "linear";
+    r->dsp_part[i] = TI * TO * p->dsp_mul_32x16 + TO * p->dsp_gelu + 8 * p->dsp_mul_32x32;
+    r->bram_part[i] = 2 * bram_banks(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 32);
+    if (p->linear_input_buffered) r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), 32);
+    i++;
+    /* attention: P x 8 multipliers in QK^T and in A.V (fm x fm); one
+     * softmax unit (exp, S*E, 1/S) shared by the 3 heads (II 3) and by the
+     * gate; the P x H weights a = E * R of A.V are needed once per key row
+     * (DB cycles): ceil(P H / DB) exp + multiply units.  K/V wrap rows:
+     * (P-1) x DB blocks of 256 bits each */
+    r->part_name[i] = "attention";
+    r->dsp_part[i] = 2 * P * 8 * p->dsp_mul_32x32 + p->dsp_exp + p->dsp_recip + p->dsp_mul_32x32 +
+                     cdiv(P * H, DB) * (p->dsp_exp + p->dsp_mul_32x32);
+    r->bram_part[i] = 2 * bram_banks(p, 1, (P - 1) * DB, 256) + bram_banks(p, P, DB, 256);
+    i++;
+    /* LayerNorm, 8 lanes: x*c and x*(x*c) in accumulate, (x-mean)*r and
+     * *gamma in output; mean^2, sqrt, 1/x per token.  Token buffer (PIPO)
+     * and gamma/beta, reshaped by 8 */
+    r->part_name[i] = "layernorm";
+    r->dsp_part[i] = 8 * (2 * p->dsp_mul_32x32) + 8 * (p->dsp_mul_32x32 + p->dsp_mul_32x16) + p->dsp_mul_32x32 +
+                     p->dsp_sqrt + p->dsp_recip;
+    r->bram_part[i] = bram_banks(p, 2, DB, 256) + bram_banks(p, 4, DB, 128);
+    i++;
+    /* patch embed: an iteration makes 2 patches x 8 dims x 16 pixels
+     * products of pixel x <16,0>, shared over II cycles; weights resident:
+     * 8 banks (one per dim lane) of 16-weight rows */
+    r->part_name[i] = "patch_embed";
+    r->dsp_part[i] = cdiv(2 * 8 * c->patch, p->loop[EM_SIM_L_EMBED].ii) * p->dsp_mul_8x16;
+    r->bram_part[i] = p->embed_weights_resident
+                          ? bram_banks(p, 8, DB * c->img_c * c->patch, 16.0 * c->patch)
+                          : 0;
+    i++;
+    /* gate: all experts x gate_lanes products a cycle, g_k = E / S by a
+     * divider; weights E banks, D / lanes deep; token queues on chip:
+     * E x N token indices and g_k */
+    r->part_name[i] = "gate+queues";
+    r->dsp_part[i] = E * p->gate_lanes * p->dsp_mul_32x16 + p->dsp_exp + p->dsp_div;
+    r->bram_part[i] = bram_banks(p, E, cdiv(D, p->gate_lanes), p->gate_lanes * 16.0) +
+                      bram_banks(p, 1, E * N, ceil(log2(N + 1))) + bram_banks(p, 1, E * N, 32);
+    i++;
+    /* AXI masters: a read and a write buffer per port, outstanding x burst
+     * beats of axi_bits (the HLS m_axi adapter) */
+    r->part_name[i] = "axi";
+    r->dsp_part[i] = 0;
+    r->bram_part[i] = EM_SIM_NPORTS * 2 * bram_banks(p, 1, (double)p->outstanding * p->burst_beats, p->axi_bits);
+    i++;
+    r->n_parts = i;
+    for (int j = 0; j < i; j++) { r->dsp += r->dsp_part[j]; r->bram18k += r->bram_part[j]; }
+}
+
+/* ---- the whole backbone ---- */
+
+int em_sim_run(const em_sim_params *p, const em_config *c, const int32_t *expert_tokens,
+               em_sim_result *r, em_err *err)
+{
+    int rc;
+    if ((rc = em_sim_params_check(p, err))) return rc;
+    if (c->depth > EM_MAX_LAYERS) return em_error(err, EM_EARG, "sim: %d layers (max %d)", c->depth, EM_MAX_LAYERS);
+    const int E = c->n_experts, K = c->top_k, N = c->n_tok;
+    for (int l = 0; l < em_n_moe_layers(c); l++) {
+        long sum = 0;
+        for (int e = 0; e < E; e++) {
+            int32_t v = expert_tokens[l * E + e];
+            if (v < 0 || v > N) return em_error(err, EM_EVALUE, "sim: MoE block %d expert %d has %d tokens (0..%d)", l, e, v, N);
+            sum += v;
+        }
+        if (sum != (long)N * K)
+            return em_error(err, EM_EVALUE, "sim: MoE block %d queues hold %ld tokens, expected N x top_k = %d", l, sum, N * K);
+    }
+    memset(r, 0, sizeof *r);
+    r->n_layers = c->depth;
+    op_embed(p, c, &r->embed, &r->trips[EM_SIM_OP_EMBED]);
+    r->op_total[EM_SIM_OP_EMBED] = r->embed;
+    const double D = c->dim, MLP = c->mlp_hidden, EH = c->expert_hidden;
+    int ml = 0;
+    for (int L = 0; L < c->depth; L++) {
+        em_sim_layer *ly = &r->layer[L];
+        em_sim_cost *o = ly->op;
+#define T(op) (&r->trips[op])
+        op_ln(p, c, &o[EM_SIM_OP_LN1], T(EM_SIM_OP_LN1));
+        op_linear(p, N, D, 3 * D, 0, &o[EM_SIM_OP_QKV], T(EM_SIM_OP_QKV));
+        op_qk(p, c, &o[EM_SIM_OP_QK], T(EM_SIM_OP_QK));
+        op_av(p, c, &o[EM_SIM_OP_AV], T(EM_SIM_OP_AV));
+        op_linear(p, N, D, D, 0, &o[EM_SIM_OP_PROJ], T(EM_SIM_OP_PROJ));
+        op_add(p, c, &o[EM_SIM_OP_ADD1], T(EM_SIM_OP_ADD1));
+        op_ln(p, c, &o[EM_SIM_OP_LN2], T(EM_SIM_OP_LN2));
+        if (!em_is_moe(c, L)) {
+            op_linear(p, N, D, MLP, LF_GELU, &o[EM_SIM_OP_FC1], T(EM_SIM_OP_FC1));
+            op_linear(p, N, MLP, D, 0, &o[EM_SIM_OP_FC2], T(EM_SIM_OP_FC2));
+        } else {
+            const int32_t *tok = expert_tokens + (size_t)ml * E;
+            ly->moe = 1;
+            op_gate(p, c, &o[EM_SIM_OP_GATE], T(EM_SIM_OP_GATE));
+            ly->experts_used = op_experts(p, c, tok, &o[EM_SIM_OP_EXP1], &o[EM_SIM_OP_EXP2],
+                                          T(EM_SIM_OP_EXP1), T(EM_SIM_OP_EXP2));
+            /* savings: the same block with every expert on every token, and
+             * with top-k routing but no queues (each token loads its experts) */
+            em_sim_cost g = o[EM_SIM_OP_GATE], dense = g, noq = g, one = {0};
+            for (int e = 0; e < E; e++) {
+                op_linear(p, N, D, EH, LF_GELU, &dense, NULL);
+                op_linear(p, N, EH, D, LF_SCALE, &dense, NULL);
+            }
+            op_linear(p, 1, D, EH, LF_GELU | LF_GATHER, &one, NULL);
+            op_linear(p, 1, EH, D, LF_SCALE, &one, NULL);
+            noq.cycles += (double)N * K * one.cycles;
+            noq.bytes_w += (double)N * K * one.bytes_w;
+            noq.bytes_act += (double)N * K * one.bytes_act;
+            em_sim_cost act = g;
+            cost_add(&act, &o[EM_SIM_OP_EXP1]);
+            cost_add(&act, &o[EM_SIM_OP_EXP2]);
+            r->moe.cycles += act.cycles;
+            r->moe.bytes += act.bytes_w + act.bytes_act;
+            r->moe.dense_cycles += dense.cycles;
+            r->moe.dense_bytes += dense.bytes_w + dense.bytes_act;
+            r->moe.noqueue_cycles += noq.cycles;
+            r->moe.noqueue_bytes += noq.bytes_w + noq.bytes_act;
+            ml++;
+        }
+        op_add(p, c, &o[EM_SIM_OP_ADD2], T(EM_SIM_OP_ADD2));
+#undef T
+        for (int i = 0; i < EM_SIM_NOPS; i++) {
+            cost_add(&ly->total, &o[i]);
+            cost_add(&r->op_total[i], &o[i]);
+        }
+    }
+    double cyc = r->embed.cycles;
+    r->bytes_weights = r->embed.bytes_w;
+    r->bytes_act = r->embed.bytes_act;
+    for (int L = 0; L < c->depth; L++) {
+        cyc += r->layer[L].total.cycles;
+        r->bytes_weights += r->layer[L].total.bytes_w;
+        r->bytes_act += r->layer[L].total.bytes_act;
+    }
+    r->cycles = cyc;
+    r->latency_ms = cyc / (p->clock_mhz * 1e3);
+    r->fps = r->latency_ms > 0 ? 1000.0 / r->latency_ms : 0;
+    em_sim_resources(p, c, &r->res);
+    return EM_OK;
+}
+
+int em_sim_sweep(const em_sim_params *base, const em_config *c, const int32_t *expert_tokens,
+                 em_sim_point *pts, int max, em_err *err)
+{
+    static const int ps[] = {1, 2, 4, 8, 16};
+    static const int tiles[][2] = {{8, 8}, {16, 16}, {32, 16}, {16, 32}, {32, 32}};
+    static const double clocks[] = {200, 250, 300};
+    int n = 0, rc;
+    em_sim_result *r = malloc(sizeof *r);
+    if (!r) return em_error(err, EM_ENOMEM, "out of memory");
+    for (size_t a = 0; a < sizeof ps / sizeof *ps; a++)
+        for (size_t b = 0; b < sizeof tiles / sizeof *tiles; b++)
+            for (size_t k = 0; k < sizeof clocks / sizeof *clocks; k++) {
+                if (n >= max) { free(r); return em_error(err, EM_EARG, "sim: sweep needs more than %d points", max); }
+                em_sim_params p = *base;
+                p.attn_p = ps[a]; p.tile_in = tiles[b][0]; p.tile_out = tiles[b][1]; p.clock_mhz = clocks[k];
+                if ((rc = em_sim_run(&p, c, expert_tokens, r, err))) { free(r); return rc; }
+                em_sim_point *q = &pts[n++];
+                memset(q, 0, sizeof *q);
+                q->attn_p = p.attn_p; q->tile_in = p.tile_in; q->tile_out = p.tile_out; q->clock_mhz = p.clock_mhz;
+                q->latency_ms = r->latency_ms; q->dsp = r->res.dsp; q->bram18k = r->res.bram18k;
+                q->fits = q->dsp <= p.dsp_budget && q->bram18k <= p.bram_budget;
+                q->original = p.attn_p == 4 && p.tile_in == 16 && p.tile_out == 16 && p.clock_mhz == 300;
+            }
+    free(r);
+    for (int i = 0; i < n; i++) {
+        if (!pts[i].fits) continue;
+        int dominated = 0;
+        for (int j = 0; j < n && !dominated; j++) {
+            if (j == i || !pts[j].fits) continue;
+            const em_sim_point *a = &pts[j], *b = &pts[i];
+            if (a->latency_ms <= b->latency_ms && a->dsp <= b->dsp && a->bram18k <= b->bram18k &&
+                (a->latency_ms < b->latency_ms || a->dsp < b->dsp || a->bram18k < b->bram18k))
+                dominated = 1;
+        }
+        pts[i].pareto = !dominated;
+    }
+    return n;
+}
