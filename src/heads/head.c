@@ -6,15 +6,21 @@
 #include "engine/engine.h"
 #include "engine/ops.h"
 
-/* Two ping-pong maps of the largest stage, plus the class map. */
-size_t em_head_scratch_floats(const em_config *c) {
+/* Largest feature map of the head: the last 3x3 conv's output. */
+static size_t head_map_floats(const em_config *c) {
     size_t big = (size_t)c->head_ch * (c->img_h / 2) * (c->img_w / 2);
     size_t in0 = (size_t)c->dim * c->n_tok;
-    if (in0 > big) big = in0;
+    return in0 > big ? in0 : big;
+}
+
+static size_t class_map_floats(const em_config *c) {
     int cmax = 1;
     for (int t = 0; t < c->n_tasks; t++) if (c->task_channels[t] > cmax) cmax = c->task_channels[t];
-    return 2 * big + (size_t)cmax * (c->img_h / 2) * (c->img_w / 2);
+    return (size_t)cmax * (c->img_h / 2) * (c->img_w / 2);
 }
+
+/* Two ping-pong maps of the largest stage, plus the class map. */
+size_t em_head_scratch_floats(const em_config *c) { return 2 * head_map_floats(c) + class_map_floats(c); }
 
 static void trace3(em_trace_fn trace, void *user, int task, const char *stage, const float *x,
                    int c, int h, int w) {
@@ -28,10 +34,7 @@ void em_head_ref(const em_model *m, int task, const float *features, float *logi
     const em_config *c = &m->cfg;
     const em_head_weights *hw = &m->w.head[task];
     int D = c->dim, gh = c->grid_h, gw = c->grid_w, hc = c->head_ch, C = c->task_channels[task];
-    size_t big = em_head_scratch_floats(c);
-    int cmax = 1;
-    for (int t = 0; t < c->n_tasks; t++) if (c->task_channels[t] > cmax) cmax = c->task_channels[t];
-    big = (big - (size_t)cmax * (c->img_h / 2) * (c->img_w / 2)) / 2;
+    size_t big = head_map_floats(c);
     float *a = scratch, *b = scratch + big, *cls = scratch + 2 * big;
 
     /* drop token 0, LN each token into b, then transpose into a = [D][gh][gw] */
