@@ -19,7 +19,7 @@ static int tu_failures = 0;
 
 /* Compares got against want: passes when max |got - want| <= rel_tol * max |want|
  * (or abs floor when want is all zero).  Prints the first mismatches. */
-static int check_tensor(const char *label, const float *got, const float *want, size_t n, double rel_tol) {
+static inline int check_tensor(const char *label, const float *got, const float *want, size_t n, double rel_tol) {
     double maxref = 0, maxerr = 0; size_t imax = 0;
     for (size_t i = 0; i < n; i++) if (fabs(want[i]) > maxref) maxref = fabs(want[i]);
     double tol = rel_tol * (maxref > 0 ? maxref : 1.0);
@@ -37,7 +37,7 @@ static int check_tensor(const char *label, const float *got, const float *want, 
     return bad == 0;
 }
 
-static float *tu_read_floats(const char *path, size_t *n) {
+static inline float *tu_read_floats(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb"); if (!f) return NULL;
     fseek(f, 0, SEEK_END); long sz = ftell(f); fseek(f, 0, SEEK_SET);
     float *p = malloc(sz > 0 ? (size_t)sz : 1);
@@ -45,7 +45,7 @@ static float *tu_read_floats(const char *path, size_t *n) {
     fclose(f); if (n) *n = (size_t)sz / 4; return p;
 }
 
-static const char *tu_shared_dir(void) {
+static inline const char *tu_shared_dir(void) {
     const char *e = getenv("EM_SHARED_WEIGHTS");
     return e ? e : "../shared/m3vit-edgemoe";
 }
