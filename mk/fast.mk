@@ -6,3 +6,7 @@ ifeq ($(FAST_X86),1)
 $(BUILD)/src/engine/fast_kern_avx2.o: ALL_CFLAGS += -O3 -mavx2 -mfma
 $(BUILD)/src/engine/fast_kern_avx512.o: ALL_CFLAGS += -O3 -mavx512f -mavx2 -mfma
 endif
+
+# The benchmark compares the kernels with OpenBLAS (libopenblas-dev); the
+# library itself does not link it.
+$(BUILD)/bench/bench_fast: LDLIBS += -lopenblas

@@ -78,17 +78,19 @@ static void gemm_chunk(void *ctx, int c, int tid) {
     j->k->gemm(&j->g, m0, m1, p0, p1);
 }
 
-static void run_gemm(fast_engine *e, const em_gemm *g) {
+void em_fast_gemm_run(em_pool *pool, const em_fast_kern *k, const em_gemm *g) {
     if (g->M <= 0) return;
     gemm_job j;
-    j.k = e->k;
+    j.k = k;
     j.g = *g;
-    j.mb = e->k->mr * GEMM_MB_TILES;
+    j.mb = k->mr * GEMM_MB_TILES;
     j.n_mb = (g->M + j.mb - 1) / j.mb;
-    j.np = (g->N + e->nr - 1) / e->nr;
+    j.np = (g->N + k->nr - 1) / k->nr;
     j.n_pg = (j.np + GEMM_PG - 1) / GEMM_PG;
-    em_pool_run(e->pool, gemm_chunk, &j, j.n_mb * j.n_pg);
+    em_pool_run(pool, gemm_chunk, &j, j.n_mb * j.n_pg);
 }
+
+static void run_gemm(fast_engine *e, const em_gemm *g) { em_fast_gemm_run(e->pool, e->k, g); }
 
 static em_gemm mkgemm(int M, int N, int K, const float *A, int lda, const packed *B, float *C, int ldc,
                       int epi) {

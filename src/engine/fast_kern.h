@@ -75,6 +75,10 @@ const em_fast_kern *em_fast_kern_select(void);
 /* The set named name if this CPU and build support it, else NULL. */
 const em_fast_kern *em_fast_kern_by_name(const char *name);
 
+/* Runs g on the pool, cut into (row block, panel group) chunks (fast.c). */
+struct em_pool;
+void em_fast_gemm_run(struct em_pool *pool, const em_fast_kern *k, const em_gemm *g);
+
 /* Packing of a weight matrix W[N][K] (row n: output n, ld = ldw) into the
  * panel layout of kernel nr: dst[ceil(N/nr)][K][nr]. */
 size_t em_fast_packed_floats(int N, int K, int nr);
