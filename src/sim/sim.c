@@ -335,18 +335,23 @@ static int op_experts(const em_sim_params *p, const em_config *c, const int32_t 
 
 /* ---- resources ---- */
 
-/* BRAM18K for `banks` memories of depth x width bits: shallow banks go to
- * LUTRAM; otherwise the best aspect ratio of a BRAM18K (16Kx1 .. 512x36). */
-static double bram_banks(const em_sim_params *p, double banks, double depth, double width)
+/* BRAM18K for `banks` memories of depth x width bits: the best aspect ratio
+ * of a BRAM18K (16Kx1 .. 512x36); small buffers whose banks are at most
+ * lutram_max_depth deep go to LUTRAM when lutram_ok. */
+static double bram_any(const em_sim_params *p, double banks, double depth, double width, int lutram_ok)
 {
     static const double cfg[6][2] = {{1, 16384}, {2, 8192}, {4, 4096}, {9, 2048}, {18, 1024}, {36, 512}};
-    if (banks <= 0 || depth <= p->lutram_max_depth) return 0;
+    if (banks <= 0 || depth <= 0 || (lutram_ok && depth <= p->lutram_max_depth)) return 0;
     double best = 1e300;
     for (int i = 0; i < 6; i++) {
         double n = cdiv(width, cfg[i][0]) * cdiv(depth, cfg[i][1]);
         if (n < best) best = n;
     }
     return banks * best;
+}
+static double bram_banks(const em_sim_params *p, double banks, double depth, double width)
+{
+    return bram_any(p, banks, depth, width, 1);
 }
 
 void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
@@ -364,7 +369,7 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
      * weights) max_in/TI deep; optionally the N x max_in input buffer */
     r->part_name[i] = "linear";
     r->dsp_part[i] = TI * TO * p->dsp_mul_32x16 + TO * p->dsp_gelu + 8 * p->dsp_mul_32x32;
-    r->bram_part[i] = 2 * bram_banks(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 32);
+    r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 32, 0);   /* always BRAM: 400 kbit */
     if (p->linear_input_buffered) r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), 32);
     i++;
     /* attention: P x 8 multipliers in QK^T and in A.V (fm x fm); one
