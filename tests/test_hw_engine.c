@@ -50,6 +50,13 @@ static void test_fidelity(const float *img) {
         CHECK(r.mse[12] <= 3e-3, "task %d: block-11 MSE %.3e <= 3e-3 (MAE %.3g)", task, r.mse[12], r.mae[12]);
         CHECK(r.routing_agree >= 0.97, "task %d: routing agreement %.4f (%d / %d) >= 0.97", task, r.routing_agree,
               r.routing_match, r.routing_total);
+        /* the JSON form parses and carries the block-11 figure */
+        char buf[8192] = {0};
+        FILE *mf = fmemopen(buf, sizeof buf - 1, "w");
+        if (mf) { em_compare_fprint(mf, &r, 1); fclose(mf); }
+        CHECK(buf[0] == '{' && strstr(buf, "\"stage\":\"block11\"") && strstr(buf, "\"routing\":{\"agree\"") &&
+              strstr(buf, "\"expert2\":{\"wraps\":"), "task %d: em_compare_fprint JSON has stages, routing and wraps", task);
+        if (task == 0) em_compare_fprint(stdout, &r, 0);
         CHECK(w == 0 && r.weight_quant_wraps == 0, "task %d: no value wrapped in any op (%llu), no weight wrapped when quantised",
               task, (unsigned long long)w);
     }

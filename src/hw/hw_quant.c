@@ -1,13 +1,10 @@
 /* Host-side quantisation real -> fixed (see hw_quant.h). */
 #include "hw_quant.h"
 
+/* 2^e, exact, |e| <= 63 */
 static double pow2(int e)
 {
-    double p = 1.0;
-    int i;
-    if (e >= 0) { for (i = 0; i < e; i++) p *= 2.0; }
-    else        { for (i = 0; i < -e; i++) p *= 0.5; }
-    return p;
+    return e >= 0 ? (double)((uint64_t)1 << e) : 1.0 / (double)((uint64_t)1 << -e);
 }
 
 /* floor of a double whose magnitude is below 2^62 */
