@@ -347,7 +347,54 @@ def test_malformed(tmp, single):
     p = variant("goodsmall", lambda sd: None)
     rc, err = convert([p, out, "--no-torch"])
     check(rc == 0, "small valid model (D=64, 1 head) converts: rc=%d %s" % (rc, err.strip()))
-    os.unlink(out)
+    good = open(out, "rb").read() if rc == 0 else b""
+    if rc == 0:
+        os.unlink(out)
+
+    # accepted variants: same output as the plain checkpoint
+    def gate_keys(sd):
+        return [k for k in sd if k.endswith(".w_gate")]
+
+    def noise(sd):
+        for k in gate_keys(sd):
+            sd[k.replace(".w_gate", ".w_noise")] = torch.randn(sd[k].shape)
+    def by_name(sd):
+        for k in gate_keys(sd):
+            sd[k.replace(".gate.0.", ".gate.semseg.").replace(".gate.1.", ".gate.depth.")] = sd.pop(k)
+    for name, edit, what in (("noise", noise, "training-only w_noise gate tensors ignored"),
+                             ("byname", by_name, "gates keyed by task name (gate.semseg, gate.depth)")):
+        p = variant(name, edit)
+        rc, err = convert([p, out])
+        same = rc == 0 and open(out, "rb").read() == good
+        check(same, "%s: converts to the same file (rc=%d) %s" % (what, rc, err.strip()))
+        if os.path.exists(out):
+            os.unlink(out)
+
+    def shared(sd):
+        for k in gate_keys(sd):
+            g = sd.pop(k)
+            if ".gate.0." in k:
+                sd[k.replace(".gate.0.", ".gate.")] = g
+    p = variant("shared", shared)
+    rc, err = convert([p, out, "--no-torch"])
+    ok = rc == 0
+    if ok:
+        t, _ = mt.read_safetensors(out)
+        g = base["backbone.blocks.3.mlp.gate.0.w_gate"].numpy().T
+        ok = same_arrays(t["l3_w_gate_T_task0"], g) and same_arrays(t["l3_w_gate_T_task1"], g)
+        os.unlink(out)
+    check(ok, "one shared gate (mlp.gate.w_gate, multi_gate=False) serves every task (rc=%d) %s" % (rc, err.strip()))
+
+    half = os.path.join(tmp, "half.pth")
+    torch.save(collections.OrderedDict((k, v.half() if v.is_floating_point() else v) for k, v in base.items()), half)
+    rc, err = convert([half, out, "--no-torch"])
+    ok = rc == 0
+    if ok:
+        t, _ = mt.read_safetensors(out)
+        ok = (same_arrays(t["l1_htoh4_weight"], base["backbone.blocks.1.mlp.experts.htoh4.weight"].half().float().numpy())
+              and same_arrays(t["head_depth_bn2_running_var"], base["decoders.depth.syncbn_fc_2.running_var"].half().float().numpy()))
+        os.unlink(out)
+    check(ok, "float16 checkpoint: tensors widened to F32 exactly (rc=%d) %s" % (rc, err.strip()))
 
     p = variant("wrongshape", lambda sd: sd.__setitem__("backbone.blocks.2.attn.qkv.weight", torch.zeros(192, 63)))
     refused("wrong qkv shape", [p], out, "wrong shapes", "backbone.blocks.2.attn.qkv.weight [192, 63]", "expected [192, 64]")

@@ -30,7 +30,8 @@ Keys (M3ViT MultiTaskModel):
   dense blocks (even L): backbone.blocks.L.mlp.{fc1,fc2}.{weight,bias},
   MoE blocks (odd L): backbone.blocks.L.mlp.experts.{htoh4,h4toh}.{weight [E,out,in],
   bias [E,out]} and backbone.blocks.L.mlp.gate.T.w_gate [D,E] (T = task index,
-  or the task's name), decoders.TASK.norm.{weight,bias},
+  or the task's name; a single backbone.blocks.L.mlp.gate.w_gate is one gate
+  shared by all tasks), decoders.TASK.norm.{weight,bias},
   decoders.TASK.conv_0..conv_4.{weight,bias},
   decoders.TASK.syncbn_fc_0..3.{weight,bias,running_mean,running_var,num_batches_tracked}.
 Ignored (training-only): num_batches_tracked and the gates' w_noise, w_gate_aux,
@@ -372,7 +373,7 @@ def read_input(path, use_torch=None):
 
 
 # ====================================================================== conversion
-_IGNORED_RE = re.compile(r"(\.num_batches_tracked|\.mlp\.gate\.[^.]+\.(w_noise|w_gate_aux|w_noise_aux))$")
+_IGNORED_RE = re.compile(r"(\.num_batches_tracked|\.mlp\.gate\.([^.]+\.)?(w_noise|w_gate_aux|w_noise_aux))$")
 
 
 def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1e-5):
@@ -468,7 +469,9 @@ def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1
         m = re.match(r"^backbone\.blocks\.%d\.mlp\.gate\.([^.]+)\.w_gate$" % l1, key)
         if m:
             gate_ids.append(m.group(1))
-    if all(g.isdigit() for g in gate_ids) and gate_ids:
+    if "backbone.blocks.%d.mlp.gate.w_gate" % l1 in sd and not gate_ids:
+        gate_of = {t: None for t in tasks}     # one gate shared by every task (multi_gate=False)
+    elif all(g.isdigit() for g in gate_ids) and gate_ids:
         gate_of = {t: str(i) for i, t in enumerate(tasks)}
     else:
         gate_of = {t: t for t in tasks}
@@ -479,6 +482,10 @@ def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1
         n_experts=E, expert_hidden=He, top_k=top_k, n_tasks=len(tasks), head_ch=hc,
         task_name=tasks, task_channels=chans, ln_eps=ln_eps, bn_eps=bn_eps)
     return cfg, gate_of
+
+
+def _gate_key(g):
+    return "mlp.gate.w_gate" if g is None else "mlp.gate.%s.w_gate" % g
 
 
 def expected_keys(cfg, gate_of):
@@ -505,7 +512,7 @@ def expected_keys(cfg, gate_of):
             ex[b + "mlp.experts.h4toh.weight"] = (E, D, He)
             ex[b + "mlp.experts.h4toh.bias"] = (E, D)
             for t in cfg["task_name"]:
-                ex[b + "mlp.gate.%s.w_gate" % gate_of[t]] = (D, E)
+                ex[b + _gate_key(gate_of[t])] = (D, E)
         else:
             ex[b + "mlp.fc1.weight"] = (H, D)
             ex[b + "mlp.fc1.bias"] = (H,)
@@ -578,7 +585,7 @@ def convert_state_dict(sd, **opts):
         out[s + "attn_proj_bias"] = f32[b + "attn.proj.bias"]
         if l % 2 == 1:
             for t, name in enumerate(cfg["task_name"]):
-                out[s + "w_gate_T_task%d" % t] = np.ascontiguousarray(f32[b + "mlp.gate.%s.w_gate" % gate_of[name]].T)
+                out[s + "w_gate_T_task%d" % t] = np.ascontiguousarray(f32[b + _gate_key(gate_of[name])].T)
             for n in ("htoh4", "h4toh"):
                 out[s + n + "_weight"] = f32[b + "mlp.experts.%s.weight" % n]
                 out[s + n + "_bias"] = f32[b + "mlp.experts.%s.bias" % n]
