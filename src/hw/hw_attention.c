@@ -58,16 +58,19 @@ void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
         for (t = 0; t < HW_N + ATTN_P - 1; t++) {
             const int kk = t < HW_N ? t : t - HW_N;   /* key of this row */
             uint64_t kblocks = 0;
+            HW_TRIP_N(st, HW_OP_QK, HW_TRIP_ATTN_STEP, HW_DBLK);
             /* query load, interleaved: query o at row o */
             if (t < ATTN_P && q0 + t < HW_N) {
                 for (d = 0; d < HW_D; d++) qreg[t][d] = qkv[q0 + t][Q_OFF + d];
                 st->q_block_reads[layer] += HW_DBLK;
+                HW_TRIP_N(st, HW_OP_QK, HW_TRIP_Q, HW_DBLK);
                 for (h = 0; h < HW_HEADS; h++) { S[t][h] = 0; m[t][h] = FM_MIN; }
             }
             /* key row: from DRAM the first time in this pass, else on chip */
             if (t < HW_N) {
                 for (d = 0; d < HW_D; d++) krow[d] = qkv[t][K_OFF + d];
                 kblocks = HW_DBLK;
+                HW_TRIP_N(st, HW_OP_QK, HW_TRIP_KV, HW_DBLK);
                 if (t < ATTN_P - 1)
                     for (d = 0; d < HW_D; d++) kwrap[t][d] = krow[d];
             } else {
@@ -79,6 +82,7 @@ void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
             for (o = 0; o < ATTN_P; o++) {
 #pragma HLS unroll
                 const int q = q0 + o;
+                HW_TRIP(st, HW_OP_QK, HW_TRIP_SOFTMAX);   /* every lane's slot, used or not */
                 if (q >= HW_N || t < o || t >= o + HW_N) continue;
                 for (h = 0; h < HW_HEADS; h++) {
                     fm_t s = score_head(&qreg[o][h * HW_HEAD_DIM], &krow[h * HW_HEAD_DIM], st);
@@ -91,6 +95,7 @@ void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
             if (q0 + o >= HW_N) continue;
             for (h = 0; h < HW_HEADS; h++) {
                 rm[q0 + o][h][0] = hw_store(hw_recip(S[o][h]), st, HW_OP_SOFTMAX);
+                HW_TRIP(st, HW_OP_QK, HW_TRIP_RECIP);
                 rm[q0 + o][h][1] = m[o][h];
             }
         }
@@ -114,9 +119,11 @@ void hw_attn_av(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
             for (d = 0; d < HW_D; d++) acc[o][d] = 0;
         for (t = 0; t < HW_N + ATTN_P - 1; t++) {
             const int kk = t < HW_N ? t : t - HW_N;
+            HW_TRIP_N(st, HW_OP_AV, HW_TRIP_ATTN_STEP, HW_DBLK);
             if (t < HW_N) {
                 for (d = 0; d < HW_D; d++) vrow[d] = qkv[t][V_OFF + d];
                 st->v_block_reads[layer] += HW_DBLK;
+                HW_TRIP_N(st, HW_OP_AV, HW_TRIP_KV, HW_DBLK);
                 if (t < ATTN_P - 1)
                     for (d = 0; d < HW_D; d++) vwrap[t][d] = vrow[d];
             } else {

@@ -18,6 +18,7 @@ void hw_patch_embed(const pix_t image[HW_IMG_C][HW_IMG_H][HW_IMG_W],
             int64_t acc = (int64_t)w->patch_b[d] * (1 << (FM_F - B5_F));
             const pw_t *wd = w->patch_w[d];
             fm_t tok;
+            HW_TRIP_N(st, HW_OP_EMBED, HW_TRIP_EMBED, HW_IMG_C * HW_PATCH / (2 * HW_BLK)); /* 3 per (patch, dim) */
             for (c = 0; c < HW_IMG_C; c++)
                 for (ky = 0; ky < HW_PATCH; ky++) {
                     const pix_t *row = &image[c][py * HW_PATCH + ky][px * HW_PATCH];

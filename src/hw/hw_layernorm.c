@@ -17,9 +17,11 @@ void hw_layernorm(fm_t x[HW_N][HW_D], const b5_t gamma[HW_D], const b5_t beta[HW
     for (t = 0; t < HW_N; t++) {
         int64_t sum = 0, sq = 0;
         fm_t mean, msq, mm, var, r;
+        HW_TRIP(st, HW_OP_LN, HW_TRIP_LN_TOK);
         for (i = 0; i < HW_D; i++) {
 #pragma HLS pipeline II=1
             fm_t xc = fm_mul(x[t][i], LN_C);    /* |x c| < 2^9: no wrap */
+            HW_TRIP_N(st, HW_OP_LN, HW_TRIP_LN_ACC, i % HW_BLK == 0);
             sum += xc;
             sq += ((int64_t)x[t][i] * xc) >> FM_F;
         }
@@ -31,6 +33,7 @@ void hw_layernorm(fm_t x[HW_N][HW_D], const b5_t gamma[HW_D], const b5_t beta[HW
         for (i = 0; i < HW_D; i++) {
 #pragma HLS pipeline II=1
             fm_t d = hw_store((int64_t)x[t][i] - mean, st, HW_OP_LN);
+            HW_TRIP_N(st, HW_OP_LN, HW_TRIP_LN_OUT, i % HW_BLK == 0);
             fm_t n = hw_store(((int64_t)d * r) >> FM_F, st, HW_OP_LN);
             fm_t s = hw_store(((int64_t)n * gamma[i]) >> B5_F, st, HW_OP_LN);
             y[t][i] = hw_store((int64_t)s + (int64_t)beta[i] * (1 << (FM_F - B5_F)), st, HW_OP_LN);

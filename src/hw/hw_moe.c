@@ -36,12 +36,15 @@ void hw_gate(fm_t h[HW_N][HW_D], const wt_t wg[HW_E][HW_D], hw_act *a,
     wt_t wbuf[HW_E][HW_D];                       /* gate weights, on chip */
     fm_t score[HW_E];
     int t, e, i, k;
-    for (e = 0; e < HW_E; e++)
+    for (e = 0; e < HW_E; e++) {
+        HW_TRIP_N(st, HW_OP_GATE, HW_TRIP_WLOAD, HW_D * 16 / 256);   /* 256-bit beats */
         for (i = 0; i < HW_D; i++) wbuf[e][i] = wg[e][i];
+    }
     for (e = 0; e < HW_E; e++) a->queue_len[e] = 0;
     for (t = 0; t < HW_N; t++) {
         fm_t S = 0, m = FM_MIN;
         int idx[HW_TOPK];
+        HW_TRIP_N(st, HW_OP_GATE, HW_TRIP_GATE_DOT, HW_DBLK);
         for (e = 0; e < HW_E; e++) {
             int64_t acc = 0;
             for (i = 0; i < HW_D; i++) {
@@ -51,6 +54,7 @@ void hw_gate(fm_t h[HW_N][HW_D], const wt_t wg[HW_E][HW_D], hw_act *a,
                 acc += p;
             }
             score[e] = hw_store(acc, st, HW_OP_GATE);
+            HW_TRIP(st, HW_OP_GATE, HW_TRIP_GATE_SM);
             hw_softmax_update(&S, &m, score[e], st, HW_OP_GATE);
         }
         top2(score, idx);
@@ -95,6 +99,7 @@ void hw_residual(fm_t x[HW_N][HW_D], fm_t y[HW_N][HW_D], hw_stats *st)
     for (t = 0; t < HW_N; t++)
         for (d = 0; d < HW_D; d++) {
 #pragma HLS pipeline II=1
+            HW_TRIP_N(st, HW_OP_RESID, HW_TRIP_RESID, d % HW_BLK == 0);
             x[t][d] = hw_store((int64_t)x[t][d] + y[t][d], st, HW_OP_RESID);
         }
 }
