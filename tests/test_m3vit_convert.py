@@ -492,6 +492,14 @@ def test_pure_only(tmp):
     want = np.lib.stride_tricks.as_strided(data[2:], shape=(2, 3), strides=(4, 8))
     check(list(got) == ["w"] and same_arrays(got["w"], np.array(want)),
           "torch-free reader: hand-made archive, offset 2, size (2,3), stride (1,2) -> %s" % got["w"].tolist())
+    p = os.path.join(tmp, "big.pth")
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("big/data.pkl", pk)
+        z.writestr("big/byteorder", "big")
+        z.writestr("big/data/0", data.astype(">f4").tobytes())
+    got = mc.read_pth_pure(p)
+    check(same_arrays(got["w"], np.array(want)), "torch-free reader: big-endian archive (byteorder record) -> %s"
+          % got["w"].tolist())
 
 
 def main():
