@@ -188,11 +188,11 @@ def rel_err(got, want):
     return float(np.abs(got - want).max()) / (m if m > 0 else 1.0)
 
 
-def compare_with_torch(label, model, st_path, image, image_path, tmp, engine="ref"):
+def compare_with_torch(label, model, st_path, image, image_path, tmp, engine="ref", tasks=None):
     if not os.path.exists(EDGEMOE):
         check(False, "%s: %s not found (build it first: make BUILD=%s)" % (label, EDGEMOE, BUILD))
         return
-    for task in model.cfg.task_name:
+    for task in tasks or model.cfg.task_name:
         feats, logits, routing = model(torch.from_numpy(image), task)
         want_r = torch.stack(routing).numpy().astype(np.int32)
         got, err = run_edgemoe(st_path, image_path, task, tmp, label.replace(" ", "_"), engine)
@@ -273,6 +273,20 @@ def test_default_config(tmp):
     for engine in ENGINES:
         compare_with_torch("default config, %s engine" % engine, model, out["single"], image, img_path, tmp, engine)
     return model, single, ranks2
+
+
+def test_shared_weights(tmp):
+    """load_edgemoe_dir (the benchmark's PyTorch side) on the Edge-MoE weight
+    directory gives edgemoe's numbers."""
+    d = os.environ.get("EM_SHARED_WEIGHTS", os.path.join(ROOT, "..", "shared", "m3vit-edgemoe"))
+    if not os.path.isdir(d):
+        print("SKIP: %s not found: load_edgemoe_dir not checked on the shared weights" % d)
+        return
+    model = mt.load_edgemoe_dir(d)
+    img = os.path.join(d, "image.float32.bin")
+    image = np.fromfile(img, "<f4").reshape(3, 128, 256)
+    compare_with_torch("Edge-MoE weight directory via load_edgemoe_dir", model, d, image, img, tmp, "ref",
+                       tasks=["semseg"])    # one task is enough: the gates of both load alike
 
 
 def test_other_configs(tmp):
@@ -512,6 +526,7 @@ def main():
             return 1 if failures else 0
         test_pure_reader_matches_torch(tmp)
         model, single, ranks2 = test_default_config(tmp)
+        test_shared_weights(tmp)
         test_cli(tmp, single)
         test_malformed(tmp, single)
         test_malicious_pickle(tmp)
