@@ -12,4 +12,4 @@ HW_ATTN_BINS := $(foreach p,$(HW_ATTN_P),$(BUILD)/hwp/check_hw_attn_p$(p))
 $(BUILD)/hwp/check_hw_attn_p%: tests/check_hw_attn.c $(wildcard src/hw/*.c src/hw/*.h) tests/test_util.h
 	@mkdir -p $@.obj
 	for f in $(HW_SRC); do $(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c $$f -o $@.obj/$$(basename $$f .c).o || exit 1; done
-	$(CC) -std=c11 $(CFLAGS) $(SAN) -DATTN_P=$* -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@.obj/*.o $(LDFLAGS) -lm
+	$(CC) -std=c11 $(CFLAGS) $(SAN) -DATTN_P=$* -Isrc -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@.obj/*.o $(LDFLAGS) -lm

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "test_util.h"
-#include "hw_units.h"
-#include "hw_math.h"
-#include "hw_quant.h"
+#include "hw/hw_units.h"
+#include "hw/hw_math.h"
+#include "hw/hw_quant.h"
 
 static fm_t qkv[HW_N][3 * HW_D];
 static fm_t scores[HW_HEADS][HW_N][HW_N];
