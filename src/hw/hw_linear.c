@@ -92,6 +92,9 @@ static void compute_tile(const fm_t *in, const wt_t wbuf[HW_TILE][HW_MAX_IN],
         const fm_t *x = in + (long)src_row * in_dim;
         int large = 0;
         int64_t l1 = 0;                      /* sum |x_i|, bounds the dot product */
+        HW_TRIP_N(st, op, HW_TRIP_LIN_IN, in_dim / HW_BLK);     /* the row, in 8-blocks */
+        HW_TRIP_N(st, op, HW_TRIP_LIN_STEP, n_itiles);          /* 16 x 16 tile steps */
+        HW_TRIP_N(st, op, HW_TRIP_LIN_OUT, HW_TILE / HW_BLK);   /* 16 outputs, in 8-blocks */
         for (i = 0; i < in_dim; i++) {
             const int32_t v = x[i];
             const int16_t lo = (int16_t)(uint16_t)((uint32_t)v & 0xffffu);
@@ -150,6 +153,8 @@ uint32_t hw_linear(const fm_t *in, const wt_t *w, const int16_t *bias, int bias_
 #pragma HLS loop_tripcount max=48
 #pragma HLS dataflow
         const int cur = ot & 1;
+        HW_TRIP_N(st, op, HW_TRIP_WLOAD, HW_TILE * in_dim * 16 / 256);   /* tile ot's weights, 256-bit beats */
+        HW_TRIP_N(st, op, HW_TRIP_BLOAD, (HW_TILE * 16 + 255) / 256);    /* and biases */
         if (ot + 1 < n_otiles) {             /* loads while the tile computes */
             load_weight_tile(w, bias, ot + 1, in_dim, wbuf[cur ^ 1], bbuf[cur ^ 1], wmax[cur ^ 1]);
             reads += HW_TILE * in_dim;
