@@ -5,7 +5,7 @@
  * must be equal, loop by loop and op by op.  Built for several ATTN_P and
  * run by tests/sim_trips_test.sh.
  *
- *   check_sim_trips [MODEL_DIR [IMAGE]]   (defaults: synthetic model, sample image) */
+ *   check_sim_trips [MODEL_DIR|- [IMAGE|white]]   (defaults: synthetic model, sample image) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,10 @@ static const char *const trip_names[HW_NTRIPS] = {
 
 static int load_image(const char *path, const em_config *c, float *img, em_err *err)
 {
+    if (path && !strcmp(path, "white")) {   /* uniform image: most tokens go to one expert */
+        for (size_t i = 0; i < (size_t)c->img_c * c->img_h * c->img_w; i++) img[i] = 255.0f / 256.0f;
+        return EM_OK;
+    }
     if (path) return em_image_load(path, c, img, err);
     em_rgb8 s;   /* the sample scene at the model size, v/256 */
     int rc = em_image_sample(c->img_w, c->img_h, &s, err);
