@@ -65,7 +65,7 @@ static void test_gemm(const em_fast_kern *k) {
                             case EM_EPI_SCALE_ADD: *o = (float)(*o + cs[i] * acc); break;
                             }
                         }
-                    em_gemm g = {M, N, K, A, K, gather ? arow : NULL, B, bias, C, N, crow, cs, epi};
+                    em_gemm g = {M, N, K, A, K, gather ? arow : NULL, B, 0, bias, C, N, crow, cs, epi};
                     /* split into uneven row / panel ranges */
                     int ms = M / 3 + 1, ps = np / 2 + 1;
                     for (int m0 = 0; m0 < M; m0 += ms)
@@ -99,7 +99,7 @@ static void test_gemm_split(const em_fast_kern *k) {
     float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
     fill(A, (size_t)M * K, 1); fill(W, (size_t)N * K, 1); fill(bias, N, 1);
     em_fast_pack_b(W, N, K, K, k->nr, B);
-    em_gemm g = {M, N, K, A, K, NULL, B, bias, C1, N, NULL, NULL, EM_EPI_GELU};
+    em_gemm g = {M, N, K, A, K, NULL, B, 0, bias, C1, N, NULL, NULL, EM_EPI_GELU};
     k->gemm(&g, 0, M, 0, np);
     g.C = C2;
     for (int m = M - 1; m >= 0; m--)
@@ -152,20 +152,21 @@ static void test_attention(const em_fast_kern *k) {
     static const int Ns[] = {1, 7, 64, 65, 129, 130};
     for (int ni = 0; ni < 6; ni++) {
         int N = Ns[ni], H = 3, hd = 64, D = H * hd, ldk = (N + 63) / 64 * 64;
-        float *qkv = malloc(sizeof(float) * N * 3 * D), *kt = calloc((size_t)H * hd * ldk, 4);
+        size_t ps = em_attn_pack_floats(hd, ldk);
+        float *qkv = malloc(sizeof(float) * ldk * 3 * D), *kp = malloc(sizeof(float) * H * ps), *vp = malloc(sizeof(float) * H * ps);
         float *out = malloc(sizeof(float) * N * D), *want = malloc(sizeof(float) * N * D), *sc = malloc(sizeof(float) * N);
         fill(qkv, (size_t)N * 3 * D, 2);
-        for (int h = 0; h < H; h++)
-            for (int t = 0; t < N; t++)
-                for (int d = 0; d < hd; d++) kt[((size_t)h * hd + d) * ldk + t] = qkv[(size_t)t * 3 * D + D + h * hd + d];
+        for (int h = 0; h < H; h++) k->attn_pack(qkv, N, D, hd, h, 0.125f, kp + h * ps, vp + h * ps, ldk);
         em_ref_attention(qkv, N, H, hd, want, sc);
         for (int h = 0; h < H; h++)
-            for (int q = 0; q < N; q += 5)
-                k->attention(qkv, N, D, hd, h, kt + (size_t)h * hd * ldk, ldk, 0.125f, out, q, q + 5 < N ? q + 5 : N);
+            for (int q = 0; q < N; q += 5 + h * 20) {
+                int q1 = q + 5 + h * 20 < N ? q + 5 + h * 20 : N;
+                k->attention(qkv, N, D, hd, h, kp + h * ps, vp + h * ps, ldk, out, q, q1);
+            }
         char label[64];
         snprintf(label, sizeof label, "%s attention N=%d", k->name, N);
         check_tensor(label, out, want, (size_t)N * D, 1e-5);
-        free(qkv); free(kt); free(out); free(want); free(sc);
+        free(qkv); free(kp); free(vp); free(out); free(want); free(sc);
     }
 }
 
@@ -197,7 +198,7 @@ static void test_wino(const em_fast_kern *k) {
         for (int x = 0; x < 36; x++) em_fast_pack_b(u + (size_t)x * cout * cin, cout, cin, cin, k->nr, Bp + x * pf);
         k->wino_in(hwc, h, w, cin, V, 0, nt);
         for (int x = 0; x < 36; x++) {
-            em_gemm g = {nt, cout, cin, V + (size_t)x * nt * cin, cin, NULL, Bp + x * pf, NULL,
+            em_gemm g = {nt, cout, cin, V + (size_t)x * nt * cin, cin, NULL, Bp + x * pf, 0, NULL,
                          M + (size_t)x * nt * cout, cout, NULL, NULL, EM_EPI_STORE};
             k->gemm(&g, 0, nt, 0, np);
         }

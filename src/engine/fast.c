@@ -25,7 +25,6 @@
 
 #define GEMM_MB_TILES 8 /* row tiles per GEMM chunk */
 #define GEMM_PG 2       /* column panels per GEMM chunk */
-#define ATT_QB 8        /* queries per attention chunk */
 #define ROWS_PER_CHUNK 16
 
 typedef struct {
@@ -55,7 +54,7 @@ typedef struct {
 
     /* activations (one block) */
     float *ablock;
-    float *x, *h, *qkv_o, *kt, *att, *hid, *buf, *prefix, *patches, *scores, *gsc;
+    float *x, *h, *qkv_o, *kp, *vp, *att, *hid, *buf, *prefix, *patches, *scores, *gsc;
     int32_t *tok, *cnt, *off;
     moe_chunk *mchunks;
     float *map_a, *map_b, *V, *Mw, *clsmap, *tracebuf;
@@ -259,7 +258,8 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     size_t hid = (size_t)N * H > (size_t)N * c->top_k * He ? (size_t)N * H : (size_t)N * c->top_k * He;
     size_t af = 0, ND = (size_t)N * D;
 #define A(n) (af += (((size_t)(n)) + 15) & ~(size_t)15)
-    A(ND); A(ND); A(3 * ND); A((size_t)c->n_heads * c->head_dim * e->ldk); A(ND); A(hid); A(ND); A(ND);
+    A(ND); A(ND); A(3 * ND); A(c->n_heads * em_attn_pack_floats(c->head_dim, e->ldk));
+    A(c->n_heads * em_attn_pack_floats(c->head_dim, e->ldk)); A(ND); A(hid); A(ND); A(ND);
     A((size_t)c->grid_h * c->grid_w * PP); A((size_t)N * E); A((size_t)E * N); A((size_t)E * N); A(E); A(E + 1);
     A(n_mchunks * sizeof(moe_chunk) / sizeof(float) + 1);
     A(big); A(big); A(wt); A(wt); A((size_t)(c->img_h / 2) * (c->img_w / 2) * cmax);
@@ -272,7 +272,8 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     e->x = carve(&ap, ND);
     e->h = carve(&ap, ND);
     e->qkv_o = carve(&ap, 3 * ND);
-    e->kt = carve(&ap, (size_t)c->n_heads * c->head_dim * e->ldk);
+    e->kp = carve(&ap, c->n_heads * em_attn_pack_floats(c->head_dim, e->ldk));
+    e->vp = carve(&ap, c->n_heads * em_attn_pack_floats(c->head_dim, e->ldk));
     e->att = carve(&ap, ND);
     e->hid = carve(&ap, hid);
     e->buf = carve(&ap, ND);
@@ -341,26 +342,23 @@ typedef struct {
     fast_engine *e;
 } att_job;
 
-static void kt_chunk(void *ctx, int h, int tid) {
+static void pack_chunk(void *ctx, int h, int tid) {
     (void)tid;
     fast_engine *e = ((att_job *)ctx)->e;
     const em_config *c = &e->m->cfg;
-    int N = c->n_tok, D = c->dim, hd = c->head_dim;
-    float *kt = e->kt + (size_t)h * hd * e->ldk;
-    for (int t = 0; t < N; t++) {
-        const float *kr = e->qkv_o + (size_t)t * 3 * D + D + h * hd;
-        for (int d = 0; d < hd; d++) kt[(size_t)d * e->ldk + t] = kr[d];
-    }
+    size_t ps = em_attn_pack_floats(c->head_dim, e->ldk);
+    e->k->attn_pack(e->qkv_o, c->n_tok, c->dim, c->head_dim, h, (float)(1.0 / sqrt((double)c->head_dim)),
+                    e->kp + h * ps, e->vp + h * ps, e->ldk);
 }
 
 static void att_chunk(void *ctx, int ch, int tid) {
     (void)tid;
     fast_engine *e = ((att_job *)ctx)->e;
     const em_config *c = &e->m->cfg;
-    int N = c->n_tok, nqb = (N + ATT_QB - 1) / ATT_QB, h = ch / nqb, q0 = (ch % nqb) * ATT_QB;
-    int q1 = q0 + ATT_QB < N ? q0 + ATT_QB : N;
-    e->k->attention(e->qkv_o, N, c->dim, c->head_dim, h, e->kt + (size_t)h * c->head_dim * e->ldk, e->ldk,
-                    (float)(1.0 / sqrt((double)c->head_dim)), e->att, q0, q1);
+    int N = c->n_tok, nqb = (N + EM_ATT_QB - 1) / EM_ATT_QB, h = ch / nqb, q0 = (ch % nqb) * EM_ATT_QB;
+    int q1 = q0 + EM_ATT_QB < N ? q0 + EM_ATT_QB : N;
+    size_t ps = em_attn_pack_floats(c->head_dim, e->ldk);
+    e->k->attention(e->qkv_o, N, c->dim, c->head_dim, h, e->kp + h * ps, e->vp + h * ps, e->ldk, e->att, q0, q1);
 }
 
 static void attention_part(fast_engine *e, int L) {
@@ -371,8 +369,8 @@ static void attention_part(fast_engine *e, int L) {
     em_gemm g = mkgemm(N, 3 * D, D, e->h, D, &e->qkv[L], e->qkv_o, 3 * D, EM_EPI_STORE);
     run_gemm(e, &g);
     att_job j = {e};
-    em_pool_run(e->pool, kt_chunk, &j, c->n_heads);
-    em_pool_run(e->pool, att_chunk, &j, c->n_heads * ((N + ATT_QB - 1) / ATT_QB));
+    em_pool_run(e->pool, pack_chunk, &j, c->n_heads);
+    em_pool_run(e->pool, att_chunk, &j, c->n_heads * ((N + EM_ATT_QB - 1) / EM_ATT_QB));
     g = mkgemm(N, D, D, e->att, D, &e->proj[L], e->x, D, EM_EPI_ADD);
     run_gemm(e, &g);
 }

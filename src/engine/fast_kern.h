@@ -20,6 +20,7 @@ enum {
     EM_EPI_ADD = 2,    /* C += T  (residual) */
     EM_EPI_RELU = 3,   /* C = max(T, 0) */
     EM_EPI_SCALE_ADD = 4, /* C[crow[i]] += cscale[i] * T  (MoE expert output) */
+    EM_EPI_RESCALE_ADD = 5, /* C[i] = cscale[i] * C[i] + T  (online softmax) */
 };
 
 /* C[M][N] (op)= A[M][K] . B[K][N] + bias, B packed by em_fast_pack_b.
@@ -28,6 +29,7 @@ typedef struct {
     int M, N, K;
     const float *A; int lda; const int32_t *arow;
     const float *B;      /* packed: [ceil(N/nr)][K][nr], zero padded */
+    size_t bstride;      /* floats between panels of B; 0: K * nr */
     const float *bias;   /* [ceil(N/nr)*nr] zero padded, or NULL */
     float *C; int ldc;
     const int32_t *crow; /* EM_EPI_SCALE_ADD: destination rows */
@@ -48,11 +50,15 @@ typedef struct {
     void (*gelu)(const float *x, float *y, int n);
     /* y[i] = exp(x[i]), n any */
     void (*exp)(const float *x, float *y, int n);
-    /* Attention for queries [q0, q1) of head h: qkv [N][3D] (q | k | v),
-     * kt: this head's keys transposed [hd][ldk] (zero padded past N),
-     * out [N][D] columns h*hd.. ; scale multiplies q.k */
-    void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kt, int ldk,
-                      float scale, float *out, int q0, int q1);
+    /* Attention, head h, from qkv [N][3D] (q | k | v): attn_pack packs this
+     * head's keys (times scale) and values into kp, vp (em_attn_pack_floats
+     * each, ldk = N rounded up to 64); attention then computes queries
+     * [q0, q1) (q1 - q0 <= EM_ATT_QB) into out [N][D] columns h*hd.., keys in
+     * blocks of 64 with the online softmax. */
+    void (*attn_pack)(const float *qkv, int N, int D, int hd, int h, float scale, float *kp, float *vp,
+                      int ldk);
+    void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
+                      int ldk, float *out, int q0, int q1);
     /* Winograd F(4x4,3x3), pad 1, HWC layout.  Input transform of tiles
      * [t0, t1) of in[h][w][c] into V[36][ntiles][c] (ntiles = th*tw). */
     void (*wino_in)(const float *in, int h, int w, int c, float *V, int t0, int t1);
@@ -74,6 +80,10 @@ const em_fast_kern *em_fast_kern_avx512(void); /* NULL if not built for x86-64 *
 const em_fast_kern *em_fast_kern_select(void);
 /* The set named name if this CPU and build support it, else NULL. */
 const em_fast_kern *em_fast_kern_by_name(const char *name);
+
+#define EM_ATT_QB 48
+#define EM_ATT_KB 64
+static inline size_t em_attn_pack_floats(int hd, int ldk) { return (size_t)(hd + 32) * ldk; }
 
 /* Runs g on the pool, cut into (row block, panel group) chunks (fast.c). */
 struct em_pool;

@@ -123,9 +123,9 @@ static void KN(epilogue)(const em_gemm *g, const float *T, int r, int mr, int co
         int row = r + i;
         float *dst = g->C + (size_t)(g->epi == EM_EPI_SCALE_ADD ? g->crow[row] : row) * g->ldc + col0;
         float buf[NR];
-        vf sc = g->epi == EM_EPI_SCALE_ADD ? VSET1(g->cscale[row]) : VZERO();
+        vf sc = g->epi == EM_EPI_SCALE_ADD || g->epi == EM_EPI_RESCALE_ADD ? VSET1(g->cscale[row]) : VZERO();
         int full = ncols == NR;
-        if (!full && (g->epi == EM_EPI_ADD || g->epi == EM_EPI_SCALE_ADD)) {
+        if (!full && (g->epi == EM_EPI_ADD || g->epi == EM_EPI_SCALE_ADD || g->epi == EM_EPI_RESCALE_ADD)) {
             memset(buf, 0, sizeof buf);
             for (int c = 0; c < ncols; c++) buf[c] = dst[c];
         }
@@ -137,6 +137,7 @@ static void KN(epilogue)(const em_gemm *g, const float *T, int r, int mr, int co
             case EM_EPI_RELU: v = VMAX(v, VZERO()); break;
             case EM_EPI_ADD: v = VADD(VLOAD(o + j * VL), v); break;
             case EM_EPI_SCALE_ADD: v = VFMA(v, sc, VLOAD(o + j * VL)); break;
+            case EM_EPI_RESCALE_ADD: v = VFMA(VLOAD(o + j * VL), sc, v); break;
             default: break;
             }
             VSTORE(o + j * VL, v);
@@ -150,7 +151,7 @@ static void KN(gemm)(const em_gemm *g, int m0, int m1, int p0, int p1) {
     float T[MR * NR];
     const float *ap[12];
     for (int p = p0; p < p1; p++) {
-        const float *Bp = g->B + (size_t)p * g->K * NR;
+        const float *Bp = g->B + (size_t)p * (g->bstride ? g->bstride : (size_t)g->K * NR);
         int col0 = p * NR, ncols = g->N - col0 < NR ? g->N - col0 : NR;
         for (int r = m0; r < m1; r += MR) {
             int mr = m1 - r < MR ? m1 - r : MR;
@@ -194,58 +195,69 @@ static void KN(layernorm)(const float *x, float *y, int d, const float *w, const
     }
 }
 
-/* ---- attention: one query at a time, keys in blocks of AKB with the
- * online softmax (running max m and sum l; earlier blocks rescaled) ---- */
-#define AKB 64
-#define AKV (AKB / VL)
-#define AMAXHD 256
+/* ---- attention on the GEMM kernel: S = Q K^T per block of 64 keys, the
+ * online softmax per row (running max m, sum l; O rescaled by
+ * exp(m_old - m_new)), O += P V with the rescaling epilogue ---- */
 
-static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const float *kt, int ldk,
-                          float scale, float *out, int q0, int q1) {
-    float S[AKB], qs[AMAXHD], O[AMAXHD];
+/* kp: keys of head h as B panels, [ldk / NR][hd][NR] (K = hd, N = keys);
+ * vp: values as B panels, [ceil(hd / NR)][ldk][NR] (K = keys, N = dims) */
+static void KN(attn_pack)(const float *qkv, int N, int D, int hd, int h, float scale, float *kp, float *vp,
+                          int ldk) {
     int ld = 3 * D;
-    const float *vbase = qkv + 2 * D + h * hd;
-    for (int q = q0; q < q1; q++) {
-        const float *qv = qkv + (size_t)q * ld + h * hd;
-        for (int d = 0; d < hd; d++) { qs[d] = qv[d] * scale; O[d] = 0; }
-        float m = -INFINITY, l = 0;
-        for (int kb = 0; kb < N; kb += AKB) {
-            int nk = N - kb < AKB ? N - kb : AKB;
-            vf acc[AKV];
-            for (int v = 0; v < AKV; v++) acc[v] = VZERO();
-            for (int d = 0; d < hd; d++) {
-                vf a = VSET1(qs[d]);
-                const float *kr = kt + (size_t)d * ldk + kb;
-                for (int v = 0; v < AKV; v++) acc[v] = VFMA(a, VLOAD(kr + v * VL), acc[v]);
-            }
-            for (int v = 0; v < AKV; v++) VSTORE(S + v * VL, acc[v]);
-            float mb = S[0];
-            for (int j = 1; j < nk; j++) mb = S[j] > mb ? S[j] : mb;
-            float mn = mb > m ? mb : m;
-            float alpha = m == -INFINITY ? 0.0f : expf(m - mn);
-            vf mv = VSET1(mn);
-            for (int v = 0; v < AKV; v++) VSTORE(S + v * VL, KN(vexp)(VSUB(VLOAD(S + v * VL), mv)));
-            float ls = 0;
-            for (int j = 0; j < nk; j++) ls += S[j];
-            l = l * alpha + ls;
-            m = mn;
-            vf av = VSET1(alpha);
-            for (int d0 = 0; d0 < hd; d0 += 8 * VL) {
-                int nv = (hd - d0) / VL < 8 ? (hd - d0) / VL : 8;
-                vf o[8];
-                for (int u = 0; u < 8; u++) o[u] = u < nv ? VMUL(VLOAD(O + d0 + u * VL), av) : VZERO();
-                for (int j = 0; j < nk; j++) {
-                    vf p = VSET1(S[j]);
-                    const float *vr = vbase + (size_t)(kb + j) * ld + d0;
-                    for (int u = 0; u < 8; u++)
-                        if (u < nv) o[u] = VFMA(p, VLOAD(vr + u * VL), o[u]);
-                }
-                for (int u = 0; u < nv; u++) VSTORE(O + d0 + u * VL, o[u]);
-            }
+    for (int t = 0; t < ldk; t++) {
+        float *dst = kp + (size_t)(t / NR) * hd * NR + t % NR;
+        if (t < N) {
+            const float *kr = qkv + (size_t)t * ld + D + h * hd;
+            for (int d = 0; d < hd; d++) dst[(size_t)d * NR] = kr[d] * scale;
+        } else {
+            for (int d = 0; d < hd; d++) dst[(size_t)d * NR] = 0.0f;
         }
-        float rl = 1.0f / l;
-        float *orow = out + (size_t)q * D + h * hd;
-        for (int d = 0; d < hd; d++) orow[d] = O[d] * rl;
+    }
+    int npv = (hd + NR - 1) / NR;
+    for (int p = 0; p < npv; p++)
+        for (int t = 0; t < ldk; t++) {
+            float *dst = vp + ((size_t)p * ldk + t) * NR;
+            for (int j = 0; j < NR; j++)
+                dst[j] = t < N && p * NR + j < hd ? qkv[(size_t)t * ld + 2 * D + h * hd + p * NR + j] : 0.0f;
+        }
+}
+
+static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
+                          int ldk, float *out, int q0, int q1) {
+    float S[EM_ATT_QB * EM_ATT_KB], O[EM_ATT_QB * 256], m[EM_ATT_QB], l[EM_ATT_QB], alpha[EM_ATT_QB];
+    int nq = q1 - q0;
+    for (int i = 0; i < nq; i++) { m[i] = -INFINITY; l[i] = 0; }
+    memset(O, 0, sizeof(float) * nq * hd);
+    for (int kb = 0; kb < N; kb += EM_ATT_KB) {
+        int nk = N - kb < EM_ATT_KB ? N - kb : EM_ATT_KB;
+        em_gemm gs = {nq, nk, hd, qkv + (size_t)q0 * 3 * D + h * hd, 3 * D, NULL,
+                      kp + (size_t)(kb / NR) * hd * NR, 0, NULL, S, EM_ATT_KB, NULL, NULL, EM_EPI_STORE};
+        KN(gemm)(&gs, 0, nq, 0, (nk + NR - 1) / NR);
+        for (int i = 0; i < nq; i++) {
+            float *s = S + i * EM_ATT_KB, mb = s[0];
+            for (int j = 1; j < nk; j++) mb = s[j] > mb ? s[j] : mb;
+            float mn = mb > m[i] ? mb : m[i];
+            alpha[i] = m[i] == -INFINITY ? 0.0f : expf(m[i] - mn);
+            vf mv = VSET1(mn), acc = VZERO();
+            int j = 0;
+            for (; j + VL <= nk; j += VL) {
+                vf e = KN(vexp)(VSUB(VLOAD(s + j), mv));
+                VSTORE(s + j, e);
+                acc = VADD(acc, e);
+            }
+            float ls = KN(hsum)(acc);
+            for (; j < nk; j++) { s[j] = expf(s[j] - mn); ls += s[j]; }
+            l[i] = l[i] * alpha[i] + ls;
+            m[i] = mn;
+        }
+        em_gemm gv = {nq, hd, nk, S, EM_ATT_KB, NULL, vp + (size_t)kb * NR, (size_t)ldk * NR, NULL, O, hd,
+                      NULL, alpha, EM_EPI_RESCALE_ADD};
+        KN(gemm)(&gv, 0, nq, 0, (hd + NR - 1) / NR);
+    }
+    for (int i = 0; i < nq; i++) {
+        vf rl = VSET1(1.0f / l[i]);
+        float *orow = out + (size_t)(q0 + i) * D + h * hd;
+        for (int d = 0; d < hd; d += VL) VSTORE(orow + d, VMUL(VLOAD(O + i * hd + d), rl));
     }
 }
 
@@ -359,5 +371,5 @@ static void KN(upsample2x)(const float *in, int h, int w, int c, float *out, int
 }
 
 #define EM_KERN_TABLE(nm)                                                                         \
-    {nm, VL, MR, NR, KN(gemm), KN(layernorm), KN(gelu), KN(exp), KN(attention), KN(wino_in),     \
+    {nm, VL, MR, NR, KN(gemm), KN(layernorm), KN(gelu), KN(exp), KN(attn_pack), KN(attention), KN(wino_in),     \
      KN(wino_out), KN(upsample2x)}

@@ -2,12 +2,16 @@
  * job generation (jobs come back to back during a forward pass), then sleep
  * on a condition variable so an idle session costs no CPU. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "engine/fast_threads.h"
 
-#define SPIN_ITERS 20000
+/* Waiting: a short busy spin, then sched_yield() (on a shared machine the
+ * thread we wait for may be descheduled: give it the core), then sleep. */
+#define SPIN_PAUSE 200
+#define SPIN_ITERS 4000
 
 struct em_pool {
     int n;
@@ -25,7 +29,8 @@ struct em_pool {
 typedef struct { em_pool *p; int tid; } worker_arg;
 static worker_arg *worker_args(em_pool *p) { return (worker_arg *)(p->th + p->n); }
 
-static inline void cpu_relax(void) {
+static inline void cpu_relax(int spins) {
+    if (spins > SPIN_PAUSE) { sched_yield(); return; }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
@@ -46,7 +51,7 @@ static void *worker(void *arg) {
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
-            if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
+            if (++spins < SPIN_ITERS) { cpu_relax(spins); continue; }
             pthread_mutex_lock(&p->mu);
             p->sleepers++;
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
@@ -131,7 +136,7 @@ void em_pool_run(em_pool *p, em_pool_fn fn, void *ctx, int n_chunks) {
     work(p, 0);
     int spins = 0;
     while (atomic_load_explicit(&p->active, memory_order_acquire) != 0) {
-        if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
+        if (++spins < SPIN_ITERS) { cpu_relax(spins); continue; }
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->active) != 0) pthread_cond_wait(&p->cv_done, &p->mu);
         pthread_mutex_unlock(&p->mu);
