@@ -77,6 +77,17 @@ $EM run --model "$T/m.safetensors" --image "$T/shared.float32.bin" --task depth 
 check "safetensors model gives the directory's features bit for bit" cmp -s "$T/fs.bin" "$T/feat.shared.depth.bin"
 expect_error "convert to an unwritable place" "cannot" $EM convert "$SHARED" /nonexistent/dir/m.safetensors
 
+# compare: fixed vs ref per block, JSON form
+$EM compare --model "$SHARED" --image "$T/shared.float32.bin" --task semseg --json >"$T/cmp.json" 2>/dev/null
+/usr/bin/python3 - "$T/cmp.json" <<'PY'
+import json, sys
+j = json.loads(open(sys.argv[1]).read())
+st = {s["stage"]: s for s in j["stages"]}
+ok = len(j["stages"]) == 13 and st["block11"]["mse"] < 3e-3 and j["routing"]["agree"] >= 0.97
+print(("PASS" if ok else "FAIL") + ": compare --json: 13 stages, block11 mse %.3g, routing %.4f" % (st["block11"]["mse"], j["routing"]["agree"]))
+PY
+expect_error "compare: unknown task" "unknown task" $EM compare --image "$T/sample.png" --task normals
+
 # bad input: one line, non-zero, nothing written
 head -c 300 "$T/sample.png" >"$T/trunc.png"
 mkdir -p "$T/o"

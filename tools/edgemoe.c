@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
+#include "engine/compare.h"
 #include "engine/engine.h"
 #include "image/image.h"
 
@@ -248,6 +249,8 @@ static void usage(FILE *f) {
           "  edgemoe run [--model DIR|FILE.safetensors] --image PATH [--image PATH ...]\n"
           "              [--task NAME|all] [--engine ref|fast|fixed] [--out DIR]\n"
           "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
+          "  edgemoe compare [--model M] --image I [--task T] [--json]   fixed vs ref, per block\n"
+          "  edgemoe sim [--model M] --image I [--task T] [options]     accelerator performance model\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
           "  edgemoe sample-image OUT.png\n"
           "Without --model, a deterministic untrained synthetic model is used.\n", f);
@@ -420,6 +423,34 @@ static int cmd_sample_image(int argc, char **argv) {
     return 0;
 }
 
+/* edgemoe compare: fixed engine against the reference, block by block. */
+static int cmd_compare(int argc, char **argv) {
+    const char *model = NULL, *image = NULL, *task = "semseg";
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        if (i + 1 < argc && !strcmp(o, "--model")) model = argv[++i];
+        else if (i + 1 < argc && !strcmp(o, "--image")) image = argv[++i];
+        else if (i + 1 < argc && !strcmp(o, "--task")) task = argv[++i];
+        else if (!strcmp(o, "--json")) json = 1;
+        else return die("compare: unknown option or missing value '%s'", o);
+    }
+    if (!image) return die("compare: no --image given");
+    em_model m;
+    if (load_model(model, &m)) return 1;
+    int t = em_task_index(&m.cfg, task), rc = 1;
+    em_err err;
+    float *img = malloc((size_t)m.cfg.img_c * m.cfg.img_h * m.cfg.img_w * sizeof(float));
+    em_compare_result *r = calloc(1, sizeof *r);
+    if (t < 0) die("unknown task '%s'", task);
+    else if (!img || !r) die("out of memory");
+    else if (em_image_load(image, &m.cfg, img, &err) || em_compare(&m, img, t, r, &err)) die("%s", err.msg);
+    else { em_compare_fprint(stdout, r, json); rc = 0; }
+    free(img); free(r);
+    em_model_free(&m);
+    return rc;
+}
+
 int em_cmd_sim(int argc, char **argv); /* tools/cmd_sim.c */
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -431,5 +462,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
     if (!strcmp(cmd, "sim")) return em_cmd_sim(argc - 2, argv + 2);
-    return die("unknown command '%s' (run, convert, sample-image)", cmd);
+    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
+    return die("unknown command '%s' (run, compare, sim, convert, sample-image)", cmd);
 }

@@ -30,10 +30,6 @@ int em_engine_parse(const char *name, em_engine_kind *k) {
     return -1;
 }
 
-/* Engines not linked in (weak symbols) are reported, not crashed on. */
-extern const em_engine_ops em_engine_fast __attribute__((weak));
-extern const em_engine_ops em_engine_fixed __attribute__((weak));
-
 static const em_engine_ops *engine_ops(em_engine_kind k) {
     switch (k) {
     case EM_ENGINE_REF: return &em_engine_ref;
