@@ -63,8 +63,9 @@ static void print_sweep(const em_sim_point *pts, int n, const em_sim_params *p)
         const em_sim_point *q = &pts[i];
         char tile[16];
         snprintf(tile, sizeof tile, "%dx%d", q->tile_in, q->tile_out);
-        printf("%4d %6s %6.0f %10.3f %7.0f %8.0f  %s%s%s\n", q->attn_p, tile, q->clock_mhz, q->latency_ms, q->dsp,
-               q->bram18k, q->fits ? "" : "does not fit", q->pareto ? "PARETO" : "", q->original ? " <- original" : "");
+        printf("%4d %6s %6.0f %10.3f %7.0f %8.0f  %s%s%s%s\n", q->attn_p, tile, q->clock_mhz, q->latency_ms, q->dsp,
+               q->bram18k, q->fits ? "" : "does not fit", q->pareto ? "PARETO" : "",
+               p->fmax_mhz > 0 && q->clock_mhz > p->fmax_mhz ? " (timing?)" : "", q->original ? " <- original" : "");
     }
     printf("\nPareto set of the configurations that fit (latency vs DSP and BRAM18K):\n");
     for (int i = 0; i < n; i++) {
@@ -73,6 +74,10 @@ static void print_sweep(const em_sim_point *pts, int n, const em_sim_params *p)
         printf("  P=%-2d tile %dx%-2d %3.0f MHz: %8.3f ms, %5.0f DSP, %5.0f BRAM18K%s\n", q->attn_p, q->tile_in, q->tile_out,
                q->clock_mhz, q->latency_ms, q->dsp, q->bram18k, q->original ? "  <- original" : "");
     }
+    if (p->fmax_mhz > 0)
+        printf("(timing?): above the %.0f MHz Fmax that the original's synthesis estimated (SPEC 4); the model\n"
+               "assumes the clock is met, its resources do not depend on the clock, so lower clocks are never on the front\n",
+               p->fmax_mhz);
     for (int i = 0; i < n; i++)
         if (pts[i].original && !pts[i].pareto)
             printf("  (the original, P=4 16x16 300 MHz: %.3f ms, %.0f DSP, %.0f BRAM18K, is %s)\n", pts[i].latency_ms,

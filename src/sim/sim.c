@@ -62,6 +62,7 @@ void em_sim_params_default(em_sim_params *p)
     p->lutram_max_depth = 32;
     p->dsp_budget = 2520;
     p->bram_budget = 1824;
+    p->fmax_mhz = 275;
 }
 
 int em_sim_params_check(const em_sim_params *p, em_err *err)

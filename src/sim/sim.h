@@ -85,6 +85,8 @@ typedef struct {
     int gate_lanes;          /* gate inputs per cycle (all experts in parallel): 8 */
     int lutram_max_depth;    /* banks this shallow go to LUTRAM, not BRAM: 32 */
     int dsp_budget, bram_budget; /* ZCU102: 2520, 1824 */
+    double fmax_mhz;         /* estimated Fmax of the original synthesis (SPEC 4): 275;
+                                the sweep flags clocks above it */
 } em_sim_params;
 
 void em_sim_params_default(em_sim_params *p);

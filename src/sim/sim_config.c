@@ -16,7 +16,7 @@ static const field fields[] = {
     FD(dram_latency_ns), FI(burst_beats), FI(outstanding), FI(ln_token_overlap), FI(linear_input_buffered),
     FI(embed_weights_resident), FD(dsp_mul_32x16), FD(dsp_mul_32x32), FD(dsp_mul_8x16), FD(dsp_exp),
     FD(dsp_recip), FD(dsp_sqrt), FD(dsp_gelu), FD(dsp_div), FI(gate_lanes), FI(lutram_max_depth),
-    FI(dsp_budget), FI(bram_budget),
+    FI(dsp_budget), FI(bram_budget), FD(fmax_mhz),
 };
 
 static int set_num(void *dst, int is_int, const cJSON *v, const char *name, const char *path, em_err *err)
