@@ -57,6 +57,14 @@ check "sweep exits 0" [ $? -eq 0 ]
 check "sweep: 75 points, the original marked on the Pareto list" \
     bash -c "[ \$(grep -cE '^ +[0-9]+ +[0-9]+x[0-9]+ +[0-9]+ ' '$T/sweep') -eq 75 ] && sed -n '/Pareto set/,\$p' '$T/sweep' | grep -q 'original'"
 
+$EM sim --image "$T/s.png" --sweep --json >"$T/sweep.json" 2>"$T/err"
+/usr/bin/python3 - "$T/sweep.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = j["points"]
+ok = len(p) == 75 and sum(q["original"] for q in p) == 1 and all(q["fits"] for q in p if q["pareto"])
+print(("PASS: " if ok else "FAIL: ") + "sweep --json: 75 points, one original, Pareto points fit")
+PY
 expect_error "no image" "no --image" $EM sim
 expect_error "bad tile" "--tile" $EM sim --image "$T/s.png" --tile 16by16
 expect_error "bad P" "--attn-p" $EM sim --image "$T/s.png" --attn-p 0

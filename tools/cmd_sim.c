@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "edgemoe.h"
 #include "engine/engine.h"
 #include "sim/sim.h"
@@ -82,6 +83,36 @@ static void print_sweep(const em_sim_point *pts, int n, const em_sim_params *p)
         if (pts[i].original && !pts[i].pareto)
             printf("  (the original, P=4 16x16 300 MHz: %.3f ms, %.0f DSP, %.0f BRAM18K, is %s)\n", pts[i].latency_ms,
                    pts[i].dsp, pts[i].bram18k, pts[i].fits ? "dominated" : "over budget");
+}
+
+/* the sweep as one JSON object: every point, with fits / pareto / original */
+static int print_sweep_json(const em_sim_point *pts, int n, const char *task)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "task", task);
+    cJSON *a = cJSON_AddArrayToObject(j, "points");
+    for (int i = 0; i < n; i++) {
+        const em_sim_point *q = &pts[i];
+        cJSON *o = cJSON_CreateObject();
+        char tile[16];
+        snprintf(tile, sizeof tile, "%dx%d", q->tile_in, q->tile_out);
+        cJSON_AddNumberToObject(o, "attn_p", q->attn_p);
+        cJSON_AddStringToObject(o, "tile", tile);
+        cJSON_AddNumberToObject(o, "clock_mhz", q->clock_mhz);
+        cJSON_AddNumberToObject(o, "latency_ms", q->latency_ms);
+        cJSON_AddNumberToObject(o, "dsp", q->dsp);
+        cJSON_AddNumberToObject(o, "bram18k", q->bram18k);
+        cJSON_AddBoolToObject(o, "fits", q->fits);
+        cJSON_AddBoolToObject(o, "pareto", q->pareto);
+        cJSON_AddBoolToObject(o, "original", q->original);
+        cJSON_AddItemToArray(a, o);
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s) return sim_die("out of memory");
+    puts(s);
+    free(s);
+    return 0;
 }
 
 int em_cmd_sim(int argc, char **argv)
@@ -172,8 +203,12 @@ int em_cmd_sim(int argc, char **argv)
             if (!pts) { sim_die("out of memory"); goto done; }
             int n = em_sim_sweep(&p, c, o->expert_tokens, pts, max, &err);
             if (n < 0) { sim_die("%s", err.msg); goto done; }
-            printf("task %s, image %s\n", c->task_name[t], image);
-            print_sweep(pts, n, &p);
+            if (json) {
+                if (print_sweep_json(pts, n, c->task_name[t])) goto done;
+            } else {
+                printf("task %s, image %s\n", c->task_name[t], image);
+                print_sweep(pts, n, &p);
+            }
             free(pts); pts = NULL;
             continue;
         }

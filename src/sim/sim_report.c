@@ -20,7 +20,7 @@ void em_sim_print(FILE *f, const em_sim_params *p, const em_config *c, const em_
                "DRAM %.1f GB/s, %.0f ns/burst\n",
             p->clock_mhz, p->attn_p, p->tile_in, p->tile_out, p->axi_bits, EM_SIM_NPORTS, p->dram_gbps,
             p->dram_latency_ns);
-    fprintf(f, "\nper layer (ms; cycles in brackets)\n");
+    fprintf(f, "\nper layer (the ms of each op follow the layer's total)\n");
     fprintf(f, "%-6s %-5s %12s %9s  %s\n", "layer", "kind", "cycles", "ms", "largest ops");
     fprintf(f, "%-6s %-5s %12.0f %9.4f\n", "embed", "", r->embed.cycles, ms_of(p, r->embed.cycles));
     for (int L = 0; L < r->n_layers; L++) {
