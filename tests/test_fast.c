@@ -179,8 +179,9 @@ static void test_wino(const em_fast_kern *k) {
         float *in = malloc(sizeof(float) * cin * h * w), *hwc = malloc(sizeof(float) * cin * h * w);
         float *W = malloc(sizeof(float) * cout * cin * 9), *bias = malloc(sizeof(float) * cout);
         float *want = malloc(sizeof(float) * cout * h * w), *got = malloc(sizeof(float) * cout * h * w);
-        float *u = malloc(sizeof(float) * 36 * cout * cin), *V = malloc(sizeof(float) * 36 * nt * cin);
-        float *M = malloc(sizeof(float) * 36 * nt * cout), *out = malloc(sizeof(float) * h * w * cout);
+        size_t psv = em_wino_plane(nt, cin) + 8, psm = em_wino_plane(nt, cout) + 24; /* any stride >= nt*c */
+        float *u = malloc(sizeof(float) * 36 * cout * cin), *V = malloc(sizeof(float) * 36 * psv);
+        float *M = malloc(sizeof(float) * 36 * psm), *out = malloc(sizeof(float) * h * w * cout);
         float *Bp = malloc(sizeof(float) * 36 * em_fast_packed_floats(cout, cin, k->nr));
         double *sc = malloc(sizeof(double) * cout);
         fill(in, (size_t)cin * h * w, 1); fill(W, (size_t)cout * cin * 9, 0.3f); fill(bias, cout, 0.5f);
@@ -196,13 +197,15 @@ static void test_wino(const em_fast_kern *k) {
         em_wino_weights(W, sc, cout, cin, u);
         size_t pf = em_fast_packed_floats(cout, cin, k->nr);
         for (int x = 0; x < 36; x++) em_fast_pack_b(u + (size_t)x * cout * cin, cout, cin, cin, k->nr, Bp + x * pf);
-        k->wino_in(hwc, h, w, cin, V, 0, nt);
+        k->wino_in(hwc, h, w, cin, V, psv, 0, nt / 2);
+        k->wino_in(hwc, h, w, cin, V, psv, nt / 2, nt);
         for (int x = 0; x < 36; x++) {
-            em_gemm g = {nt, cout, cin, V + (size_t)x * nt * cin, cin, NULL, Bp + x * pf, 0, NULL,
-                         M + (size_t)x * nt * cout, cout, NULL, NULL, EM_EPI_STORE};
+            em_gemm g = {nt, cout, cin, V + x * psv, cin, NULL, Bp + x * pf, 0, NULL,
+                         M + x * psm, cout, NULL, NULL, EM_EPI_STORE};
             k->gemm(&g, 0, nt, 0, np);
         }
-        k->wino_out(M, h, w, cout, bias, 1, out, 0, nt);
+        k->wino_out(M, psm, h, w, cout, bias, 1, out, 0, 1);
+        k->wino_out(M, psm, h, w, cout, bias, 1, out, 1, nt);
         for (int c = 0; c < cout; c++)
             for (int p = 0; p < h * w; p++) got[(size_t)c * h * w + p] = out[(size_t)p * cout + c];
         char label[80];

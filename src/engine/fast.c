@@ -252,7 +252,7 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     int mb = e->k->mr * GEMM_MB_TILES;
     size_t n_mchunks = (size_t)((N * c->top_k) / mb + E + 1) * ((np_d > 0 ? (He + e->nr - 1) / e->nr : 1) + 1);
     size_t big = (size_t)hc * (c->img_h / 2) * (c->img_w / 2);
-    size_t wt = (size_t)36 * em_wino_tiles(c->img_h / 2, c->img_w / 2) * (hc > D ? hc : D);
+    size_t wt = 36 * em_wino_plane(em_wino_tiles(c->img_h / 2, c->img_w / 2), hc > D ? hc : D);
     int cmax = 1;
     for (int t = 0; t < T; t++) if (c->task_channels[t] > cmax) cmax = c->task_channels[t];
     size_t hid = (size_t)N * H > (size_t)N * c->top_k * He ? (size_t)N * H : (size_t)N * c->top_k * He;
@@ -556,15 +556,15 @@ static void wino_in_chunk(void *ctx, int ci, int tid) {
     (void)tid;
     head_job *j = ctx;
     int t0 = ci * TILES_PER_CHUNK, t1 = t0 + TILES_PER_CHUNK < j->nt ? t0 + TILES_PER_CHUNK : j->nt;
-    j->e->k->wino_in(j->in, j->h, j->w, j->cin, j->e->V, t0, t1);
+    j->e->k->wino_in(j->in, j->h, j->w, j->cin, j->e->V, em_wino_plane(j->nt, j->cin), t0, t1);
 }
 
 static void wino_gemm_chunk(void *ctx, int ci, int tid) {
     (void)tid;
     head_job *j = ctx;
     int per = j->n_mb * j->n_pg, xi = ci / per, r = ci % per, mb = r / j->n_pg, pg = r % j->n_pg;
-    em_gemm g = mkgemm(j->nt, j->cout, j->cin, j->e->V + (size_t)xi * j->nt * j->cin, j->cin, &j->U[xi],
-                       j->e->Mw + (size_t)xi * j->nt * j->cout, j->cout, EM_EPI_STORE);
+    em_gemm g = mkgemm(j->nt, j->cout, j->cin, j->e->V + xi * em_wino_plane(j->nt, j->cin), j->cin, &j->U[xi],
+                       j->e->Mw + xi * em_wino_plane(j->nt, j->cout), j->cout, EM_EPI_STORE);
     int m0 = mb * j->mb, m1 = m0 + j->mb < j->nt ? m0 + j->mb : j->nt;
     int p0 = pg * GEMM_PG, p1 = p0 + GEMM_PG < j->np ? p0 + GEMM_PG : j->np;
     j->e->k->gemm(&g, m0, m1, p0, p1);
@@ -574,7 +574,7 @@ static void wino_out_chunk(void *ctx, int ci, int tid) {
     (void)tid;
     head_job *j = ctx;
     int t0 = ci * TILES_PER_CHUNK, t1 = t0 + TILES_PER_CHUNK < j->nt ? t0 + TILES_PER_CHUNK : j->nt;
-    j->e->k->wino_out(j->e->Mw, j->h, j->w, j->cout, j->bias, 1, j->out, t0, t1);
+    j->e->k->wino_out(j->e->Mw, em_wino_plane(j->nt, j->cout), j->h, j->w, j->cout, j->bias, 1, j->out, t0, t1);
 }
 
 static void up_chunk(void *ctx, int y, int tid) {

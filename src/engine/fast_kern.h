@@ -60,11 +60,12 @@ typedef struct {
     void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
                       int ldk, float *out, int q0, int q1);
     /* Winograd F(4x4,3x3), pad 1, HWC layout.  Input transform of tiles
-     * [t0, t1) of in[h][w][c] into V[36][ntiles][c] (ntiles = th*tw). */
-    void (*wino_in)(const float *in, int h, int w, int c, float *V, int t0, int t1);
-    /* Output transform of tiles [t0, t1): M[36][ntiles][c] -> out[h][w][c],
-     * plus bias, ReLU if relu. */
-    void (*wino_out)(const float *M, int h, int w, int c, const float *bias, int relu, float *out,
+     * [t0, t1) of in[h][w][c] into V[36][ntiles][c] (ntiles = th*tw; the 36
+     * planes ps floats apart, ps >= ntiles*c). */
+    void (*wino_in)(const float *in, int h, int w, int c, float *V, size_t ps, int t0, int t1);
+    /* Output transform of tiles [t0, t1): M[36][ntiles][c] (planes ps apart)
+     * -> out[h][w][c], plus bias, ReLU if relu. */
+    void (*wino_out)(const float *M, size_t ps, int h, int w, int c, const float *bias, int relu, float *out,
                      int t0, int t1);
     /* Bilinear x2 (align_corners = false), HWC: in[h][w][c] -> out[2h][2w][c],
      * output rows [y0, y1). */
@@ -96,6 +97,9 @@ void em_fast_pack_b(const float *W, int N, int K, int ldw, int nr, float *dst);
 
 /* Winograd tiles of an h x w map */
 static inline int em_wino_tiles(int h, int w) { return ((h + 3) / 4) * ((w + 3) / 4); }
+/* plane stride for ntiles x c: one cache line more than needed, so the 36
+ * planes do not all fall into the same cache sets */
+static inline size_t em_wino_plane(int ntiles, int c) { return (size_t)ntiles * c + 16; }
 /* Weight transform U = G g G^T of a 3x3 conv W[cout][cin][3][3] (with the
  * per-output-channel scale s, may be NULL) into u[36][cout][cin] (double
  * precision inside). */

@@ -275,8 +275,8 @@ static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const f
         r[5] = VFMA(VSET1(-5.0f), z3, VFMA(f4, z1, z5));                                          \
     } while (0)
 
-static void KN(wino_in)(const float *in, int h, int w, int c, float *V, int t0, int t1) {
-    int tw = (w + 3) / 4, nt = ((h + 3) / 4) * tw;
+static void KN(wino_in)(const float *in, int h, int w, int c, float *V, size_t ps, int t0, int t1) {
+    int tw = (w + 3) / 4;
     for (int t = t0; t < t1; t++) {
         int y0 = (t / tw) * 4 - 1, x0 = (t % tw) * 4 - 1;
         int rok[6], cok[6];
@@ -298,7 +298,7 @@ static void KN(wino_in)(const float *in, int h, int w, int c, float *V, int t0, 
             for (int i = 0; i < 6; i++) { /* rows: V = u B */
                 vf r[6];
                 WBT(u[i][0], u[i][1], u[i][2], u[i][3], u[i][4], u[i][5], r);
-                for (int j = 0; j < 6; j++) VSTORE(V + ((size_t)(i * 6 + j) * nt + t) * c + cv, r[j]);
+                for (int j = 0; j < 6; j++) VSTORE(V + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv, r[j]);
             }
         }
     }
@@ -313,16 +313,16 @@ static void KN(wino_in)(const float *in, int h, int w, int c, float *V, int t0, 
         o[3] = VADD(VFMA(VSET1(8.0f), d34, d12), m5);                                             \
     } while (0)
 
-static void KN(wino_out)(const float *M, int h, int w, int c, const float *bias, int relu, float *out,
+static void KN(wino_out)(const float *M, size_t ps, int h, int w, int c, const float *bias, int relu, float *out,
                          int t0, int t1) {
-    int tw = (w + 3) / 4, nt = ((h + 3) / 4) * tw;
+    int tw = (w + 3) / 4;
     for (int t = t0; t < t1; t++) {
         int y0 = (t / tw) * 4, x0 = (t % tw) * 4;
         int ny = h - y0 < 4 ? h - y0 : 4, nx = w - x0 < 4 ? w - x0 : 4;
         for (int cv = 0; cv < c; cv += VL) {
             vf m[6][6], u[4][6];
             for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) m[i][j] = VLOAD(M + ((size_t)(i * 6 + j) * nt + t) * c + cv);
+                for (int j = 0; j < 6; j++) m[i][j] = VLOAD(M + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv);
             for (int j = 0; j < 6; j++) {
                 vf o[4];
                 WAT(m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j], o);
