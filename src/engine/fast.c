@@ -441,10 +441,10 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
          * probabilities (ties to the lower index) */
         const float *s = e->scores + (size_t)t * E;
         float p[EM_MAX_EXPERTS];
-        double mx = s[0], sum = 0;
+        double ex[EM_MAX_EXPERTS], mx = s[0], sum = 0;
         for (int x = 1; x < E; x++) if (s[x] > mx) mx = s[x];
-        for (int x = 0; x < E; x++) sum += exp((double)s[x] - mx);
-        for (int x = 0; x < E; x++) p[x] = (float)(exp((double)s[x] - mx) / sum);
+        for (int x = 0; x < E; x++) { ex[x] = exp((double)s[x] - mx); sum += ex[x]; }
+        for (int x = 0; x < E; x++) p[x] = (float)(ex[x] / sum);
         int idx[EM_MAX_TOPK];
         for (int k = 0; k < K; k++) {
             int best = -1;
