@@ -2,7 +2,7 @@
  * next to PyTorch.  Not a test.
  *
  *   bench_fast [--weights DIR] [--image FILE] [--threads N] [--repeats R]
- *              [--ref-repeats R] [--out DIR] [--no-blas]
+ *              [--ref-repeats R] [--out DIR] [--no-blas] [--gemm-only]
  *
  * Prints, and writes to DIR/bench.json when --out is given:
  *  - the machine's FP32 peak, measured here with an FMA throughput loop on N
@@ -266,7 +266,7 @@ static void bench_engine(const em_model *m, em_engine_kind kind, const float *im
 
 int main(int argc, char **argv) {
     const char *weights = "../shared/m3vit-edgemoe", *image = NULL, *out = NULL;
-    int nthr = 0, reps = 10, ref_reps = 3, blas = 1;
+    int nthr = 0, reps = 10, ref_reps = 3, blas = 1, engines = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--weights") && i + 1 < argc) weights = argv[++i];
         else if (!strcmp(argv[i], "--image") && i + 1 < argc) image = argv[++i];
@@ -275,8 +275,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ref-repeats") && i + 1 < argc) ref_reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--no-blas")) blas = 0;
+        else if (!strcmp(argv[i], "--gemm-only")) engines = 0;
         else { fprintf(stderr, "usage: %s [--weights DIR] [--image FILE] [--threads N] [--repeats R] "
-                               "[--ref-repeats R] [--out DIR] [--no-blas]\n", argv[0]); return 2; }
+                               "[--ref-repeats R] [--out DIR] [--no-blas] [--gemm-only]\n", argv[0]); return 2; }
     }
     if (nthr <= 0) nthr = em_cpu_count();
     if (reps < 1) reps = 1;
@@ -304,10 +305,12 @@ int main(int argc, char **argv) {
     double peak = measure_peak(k->name, nthr);
     printf("FP32 peak (FMA loop, %s, %d threads): %.1f GFLOP/s\n", k->name, nthr, peak);
     if (js) fprintf(js, "{\n  \"threads\": %d,\n  \"isa\": \"%s\",\n  \"peak_gflops\": %.2f,\n", nthr, k->name, peak);
-    printf("\nEngines, per image and task (ms, min / median of %d (fast) and %d (ref) runs; GFLOP/s from the min;\n"
-           "head GFLOP/s counts the convolutions as direct):\n", reps, ref_reps);
-    bench_engine(&m, EM_ENGINE_FAST, img, nthr, reps, out, js, 0);
-    bench_engine(&m, EM_ENGINE_REF, img, nthr, ref_reps, out, js, 0);
+    if (engines) {
+        printf("\nEngines, per image and task (ms, min / median of %d (fast) and %d (ref) runs; GFLOP/s from the min;\n"
+               "head GFLOP/s counts the convolutions as direct):\n", reps, ref_reps);
+        bench_engine(&m, EM_ENGINE_FAST, img, nthr, reps, out, js, 0);
+        bench_engine(&m, EM_ENGINE_REF, img, nthr, ref_reps, out, js, 0);
+    }
     openblas_set_num_threads(nthr);
     em_pool *pool = em_pool_new(nthr);
     bench_gemm(k, pool, nthr, blas, peak, js, c);
