@@ -31,6 +31,29 @@ typedef struct {
     const float *w, *b;  /* packed weights, padded bias */
 } packed;
 
+/* Optional per-phase wall-time profile (build with -DEM_FAST_PROFILE; printed
+ * to stderr at destroy).  Compiled out by default. */
+#ifdef EM_FAST_PROFILE
+enum { P_LN, P_QKV, P_PACK, P_ATT, P_PROJ, P_FC1, P_FC2, P_GATE, P_EFC1, P_EFC2, P_EMBED, P_HEAD_IN, P_HEAD_GEMM,
+       P_HEAD_OUT, P_HEAD_UP, P_HEAD_CLS, P_N };
+static const char *prof_name[P_N] = {"layernorm", "qkv", "attn pack", "attention", "proj", "fc1", "fc2", "gate+route",
+                                     "expert fc1", "expert fc2", "embed", "wino in", "wino gemm", "wino out",
+                                     "upsample", "cls+final"};
+static double prof_ms[P_N];
+static double prof_t0;
+#include <time.h>
+static double prof_now(void) { /* this thread's CPU time: meaningful with --threads 1 on a busy machine */
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+#define PROF_START() (prof_t0 = prof_now())
+#define PROF_END(k) (prof_ms[k] += prof_now() - prof_t0)
+#else
+#define PROF_START() ((void)0)
+#define PROF_END(k) ((void)0)
+#endif
+
 typedef struct {
     int e, m0, m1, p0, p1;
 } moe_chunk;
@@ -119,7 +142,9 @@ static void ln_chunk(void *ctx, int c, int tid) {
 
 static void run_ln(fast_engine *e, const float *x, int rows, const float *w, const float *b, float *y) {
     ln_job j = {e, x, w, b, y, rows, e->m->cfg.dim};
+    PROF_START();
     em_pool_run(e->pool, ln_chunk, &j, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+    PROF_END(P_LN);
 }
 
 static void trace2(fast_engine *e, int task, const char *stage, const float *x) {
@@ -301,6 +326,9 @@ oom:
 static void fast_destroy(void *p) {
     fast_engine *e = p;
     if (!e) return;
+#ifdef EM_FAST_PROFILE
+    for (int i = 0; i < P_N; i++) fprintf(stderr, "  %-12s %9.2f ms\n", prof_name[i], prof_ms[i]);
+#endif
     em_pool_free(e->pool);
     free(e->qkv);
     free(e->wblock);
@@ -367,21 +395,33 @@ static void attention_part(fast_engine *e, int L) {
     int N = c->n_tok, D = c->dim;
     run_ln(e, e->x, N, w->ln1_w + (size_t)L * D, w->ln1_b + (size_t)L * D, e->h);
     em_gemm g = mkgemm(N, 3 * D, D, e->h, D, &e->qkv[L], e->qkv_o, 3 * D, EM_EPI_STORE);
+    PROF_START();
     run_gemm(e, &g);
+    PROF_END(P_QKV);
     att_job j = {e};
+    PROF_START();
     em_pool_run(e->pool, pack_chunk, &j, c->n_heads);
+    PROF_END(P_PACK);
+    PROF_START();
     em_pool_run(e->pool, att_chunk, &j, c->n_heads * ((N + EM_ATT_QB - 1) / EM_ATT_QB));
+    PROF_END(P_ATT);
     g = mkgemm(N, D, D, e->att, D, &e->proj[L], e->x, D, EM_EPI_ADD);
+    PROF_START();
     run_gemm(e, &g);
+    PROF_END(P_PROJ);
 }
 
 static void dense_mlp(fast_engine *e, int di) {
     const em_config *c = &e->m->cfg;
     int N = c->n_tok, D = c->dim, H = c->mlp_hidden;
     em_gemm g = mkgemm(N, H, D, e->h, D, &e->fc1[di], e->hid, H, EM_EPI_GELU);
+    PROF_START();
     run_gemm(e, &g);
+    PROF_END(P_FC1);
     g = mkgemm(N, D, H, e->hid, H, &e->fc2[di], e->x, D, EM_EPI_ADD);
+    PROF_START();
     run_gemm(e, &g);
+    PROF_END(P_FC2);
 }
 
 typedef struct {
@@ -431,6 +471,7 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
     const em_config *c = &e->m->cfg;
     int N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k, He = c->expert_hidden;
     em_gemm g = mkgemm(N, E, D, e->h, D, &e->gate[(size_t)mi * c->n_tasks + task], e->scores, E, EM_EPI_STORE);
+    PROF_START();
     run_gemm(e, &g);
     int32_t *route = out->routing + (size_t)mi * N * K;
     float *gprob = out->gate_prob + (size_t)mi * N * K;
@@ -478,8 +519,13 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
             }
     }
     moe_job j = {e, mi, nc, (D + e->nr - 1) / e->nr};
+    PROF_END(P_GATE);
+    PROF_START();
     em_pool_run(e->pool, moe_fc1_chunk, &j, nc);
+    PROF_END(P_EFC1);
+    PROF_START();
     em_pool_run(e->pool, moe_fc2_chunk, &j, (j.np + GEMM_PG - 1) / GEMM_PG);
+    PROF_END(P_EFC2);
 }
 
 static void mlp_part(fast_engine *e, int L, int task, em_task_output *out) {
@@ -509,7 +555,9 @@ static int fast_backbone(void *p, const float *image, unsigned mask, em_task_out
     double t0 = em_now_ms();
     int Lg = first_moe_layer(c);
     char name[32];
+    PROF_START();
     patch_embed(e, image);
+    PROF_END(P_EMBED);
     trace2(e, first, "embed", e->x);
     for (int L = 0; L < Lg; L++) {
         attention_part(e, L);
@@ -643,9 +691,15 @@ static int fast_head(void *p, int task, em_task_output *out, em_err *err) {
         j.np = (hc + e->nr - 1) / e->nr;
         j.n_pg = (j.np + GEMM_PG - 1) / GEMM_PG;
         int ntc = (j.nt + TILES_PER_CHUNK - 1) / TILES_PER_CHUNK;
+        PROF_START();
         em_pool_run(e->pool, wino_in_chunk, &j, ntc);
+        PROF_END(P_HEAD_IN);
+        PROF_START();
         em_pool_run(e->pool, wino_gemm_chunk, &j, 36 * j.n_mb * j.n_pg);
+        PROF_END(P_HEAD_GEMM);
+        PROF_START();
         em_pool_run(e->pool, wino_out_chunk, &j, ntc);
+        PROF_END(P_HEAD_OUT);
         snprintf(name, sizeof name, "head.conv%d", i);
         trace_hwc(e, task, name, b, h, w, hc);
         cin = hc;
@@ -653,7 +707,9 @@ static int fast_head(void *p, int task, em_task_output *out, em_err *err) {
             head_job u;
             memset(&u, 0, sizeof u);
             u.e = e; u.in = b; u.out = a; u.h = h; u.w = w; u.c = hc;
+            PROF_START();
             em_pool_run(e->pool, up_chunk, &u, 2 * h);
+            PROF_END(P_HEAD_UP);
             h *= 2; w *= 2;
             snprintf(name, sizeof name, "head.up%d", i);
             trace_hwc(e, task, name, a, h, w, hc);
@@ -662,12 +718,14 @@ static int fast_head(void *p, int task, em_task_output *out, em_err *err) {
         }
     }
     em_gemm g = mkgemm(h * w, C, hc, a, hc, &e->head[task].cls, e->clsmap, C, EM_EPI_STORE);
+    PROF_START();
     run_gemm(e, &g);
     trace_hwc(e, task, "head.cls", e->clsmap, h, w, C);
     head_job u;
     memset(&u, 0, sizeof u);
     u.e = e; u.in = e->clsmap; u.out = out->logits; u.h = h; u.w = w; u.C = C;
     em_pool_run(e->pool, up_final_chunk, &u, 2 * h);
+    PROF_END(P_HEAD_CLS);
     if (e->trace) {
         int shape[3] = {C, 2 * h, 2 * w};
         e->trace(e->trace_user, task, "logits", out->logits, 3, shape);

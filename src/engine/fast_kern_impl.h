@@ -95,25 +95,54 @@ static inline float KN(hsum)(vf v) {
 
 /* ---- GEMM ---- */
 
-/* T[MR][NR] = sum_k a_i[k] B[k][.]; rows past mr duplicate row mr-1. */
-static void KN(ukern)(int K, const float *a0, const float *a1, const float *a2, const float *a3,
-                      const float *a4, const float *a5, const float *a6, const float *a7,
-                      const float *a8, const float *a9, const float *a10, const float *a11,
-                      const float *B, float *T) {
-    const float *ap[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+/* T[i][.] = sum_k a_i[k] B[k][.] for the first mr rows of the tile.  One
+ * body, specialised per row count (mr is a constant after inlining), so a
+ * short tile costs only its rows; each element is the same FMA chain for
+ * every mr. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EM_AINLINE static inline __attribute__((always_inline))
+#else
+#define EM_AINLINE static inline
+#endif
+EM_AINLINE void KN(ukern_rows)(const int mr, int K, const float *const *ap_in, const float *B, float *T) {
+    const float *ap[MR];
+    for (int i = 0; i < mr; i++) ap[i] = ap_in[i];
     vf acc[MR][NV];
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = VZERO();
     for (int k = 0; k < K; k++) {
         vf b[NV];
         for (int j = 0; j < NV; j++) b[j] = VLOAD(B + (size_t)k * NR + j * VL);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             vf a = VSET1(ap[i][k]);
             for (int j = 0; j < NV; j++) acc[i][j] = VFMA(a, b[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
         for (int j = 0; j < NV; j++) VSTORE(T + i * NR + j * VL, acc[i][j]);
+}
+
+static void KN(ukern)(int mr, int K, const float *const *ap, const float *B, float *T) {
+    switch (mr) {
+#if MR >= 12
+    case 12: KN(ukern_rows)(12, K, ap, B, T); break;
+    case 11: KN(ukern_rows)(11, K, ap, B, T); break;
+    case 10: KN(ukern_rows)(10, K, ap, B, T); break;
+    case 9: KN(ukern_rows)(9, K, ap, B, T); break;
+#endif
+#if MR >= 8
+    case 8: KN(ukern_rows)(8, K, ap, B, T); break;
+    case 7: KN(ukern_rows)(7, K, ap, B, T); break;
+#endif
+#if MR >= 6
+    case 6: KN(ukern_rows)(6, K, ap, B, T); break;
+    case 5: KN(ukern_rows)(5, K, ap, B, T); break;
+#endif
+    case 4: KN(ukern_rows)(4, K, ap, B, T); break;
+    case 3: KN(ukern_rows)(3, K, ap, B, T); break;
+    case 2: KN(ukern_rows)(2, K, ap, B, T); break;
+    default: KN(ukern_rows)(1, K, ap, B, T); break;
+    }
 }
 
 static void KN(epilogue)(const em_gemm *g, const float *T, int r, int mr, int col0, int ncols) {
@@ -149,18 +178,17 @@ static void KN(epilogue)(const em_gemm *g, const float *T, int r, int mr, int co
 
 static void KN(gemm)(const em_gemm *g, int m0, int m1, int p0, int p1) {
     float T[MR * NR];
-    const float *ap[12];
+    const float *ap[MR];
     for (int p = p0; p < p1; p++) {
         const float *Bp = g->B + (size_t)p * (g->bstride ? g->bstride : (size_t)g->K * NR);
         int col0 = p * NR, ncols = g->N - col0 < NR ? g->N - col0 : NR;
         for (int r = m0; r < m1; r += MR) {
             int mr = m1 - r < MR ? m1 - r : MR;
-            for (int i = 0; i < 12; i++) {
-                int row = r + (i < mr ? i : mr - 1);
+            for (int i = 0; i < mr; i++) {
+                int row = r + i;
                 ap[i] = g->A + (size_t)(g->arow ? g->arow[row] : row) * g->lda;
             }
-            KN(ukern)(g->K, ap[0], ap[1], ap[2], ap[3], ap[4], ap[5], ap[6], ap[7], ap[8], ap[9],
-                      ap[10], ap[11], Bp, T);
+            KN(ukern)(mr, g->K, ap, Bp, T);
             KN(epilogue)(g, T, r, mr, col0, ncols);
         }
     }
