@@ -25,6 +25,12 @@ typedef __m256 vf;
 #define VROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VEXP2I(n) \
     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+/* rcp (12 bits) + one Newton step: ~23 bits */
+static inline __m256 recip_avx2(__m256 x) {
+    __m256 r = _mm256_rcp_ps(x);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
+}
+#define VRECIP(x) recip_avx2(x)
 #include "engine/fast_kern_impl.h"
 
 const em_fast_kern *em_fast_kern_avx2(void) {

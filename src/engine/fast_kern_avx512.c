@@ -25,6 +25,12 @@ typedef __m512 vf;
 #define VROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VEXP2I(n) \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+/* rcp14 + one Newton step: full precision */
+static inline __m512 recip_avx512(__m512 x) {
+    __m512 r = _mm512_rcp14_ps(x);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
+}
+#define VRECIP(x) recip_avx512(x)
 #include "engine/fast_kern_impl.h"
 
 const em_fast_kern *em_fast_kern_avx512(void) {

@@ -30,6 +30,7 @@ static inline float exp2i_c(float n) {
     return f;
 }
 #define VEXP2I(n) exp2i_c(n)
+#define VRECIP(x) (1.0f / (x))
 #include "engine/fast_kern_impl.h"
 
 const em_fast_kern *em_fast_kern_c(void) {
