@@ -104,12 +104,18 @@ def main():
                                                            100 * res["backbone_gemm_gflops"] / peak,
                                                            res["backbone_gemm_gflops_openblas"]))
     with open(os.path.join(a.dir, "table.md"), "w") as out:
-        out.write("| task | engine | backbone ms (min / med) | head ms (min / med) | total ms (min / med) |\n")
-        out.write("|---|---|---|---|---|\n")
+        out.write("| task | engine | backbone ms (min / med) | head ms (min / med) | total ms (min / med) "
+                  "| x backbone | x head | x total |\n")
+        out.write("|---|---|---|---|---|---|---|---|\n")
         for name, eng, d in rows:
-            out.write("| %s | %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f |\n" % (
+            tt = torch_t[name]
+            ratios = "| | | "
+            if eng != "pytorch":
+                ratios = "| %.2f | %.2f | %.2f " % (tt["backbone_min"] / d["backbone_min"], tt["head_min"] / d["head_min"],
+                                                   tt["total_min"] / d["total_min"])
+            out.write("| %s | %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f %s|\n" % (
                 name, eng, d["backbone_min"], d["backbone_med"], d["head_min"], d["head_med"],
-                d["total_min"], d["total_med"]))
+                d["total_min"], d["total_med"], ratios))
     print("\n(markdown table: %s)" % os.path.join(a.dir, "table.md"))
 
 
