@@ -280,6 +280,7 @@ int main(int argc, char **argv) {
                                "[--ref-repeats R] [--out DIR] [--no-blas] [--gemm-only]\n", argv[0]); return 2; }
     }
     if (nthr <= 0) nthr = em_cpu_count();
+    if (nthr > 256) nthr = 256;
     if (reps < 1) reps = 1;
     em_model m;
     em_err err;
