@@ -1,5 +1,5 @@
 /* Fast engine (issue 4).
- * 1. Kernels of every instruction set this CPU runs (c, avx2, avx512) against
+ * 1. Kernels of every instruction set this CPU runs (c, gvec, avx2, avx512) against
  *    naive double-precision loops on odd shapes: GEMM with each epilogue and
  *    gathered/scattered rows, splitting invariance, exp, GELU, LayerNorm,
  *    attention, Winograd conv3x3, bilinear upsampling.
@@ -358,26 +358,30 @@ static void test_engine(const em_model *m) {
     CHECK(o->backbone_ms > 0 && o->head_ms > 0, "timings set (backbone %.1f ms, head %.1f ms)", o->backbone_ms, o->head_ms);
     em_session_free(f1); em_session_free(f2); em_session_free(f3);
 
-    /* the portable kernels through the whole engine (shared image) */
-    setenv("EM_FAST_ISA", "c", 1);
-    em_session *fc = session(m, EM_ENGINE_FAST, 2);
-    unsetenv("EM_FAST_ISA");
-    if (fc && !run(fc, img[0], all)) {
-        for (int t = 0; t < c->n_tasks; t++) {
-            snap a, r = ref0[t];
-            take(&a, fc, t);
-            char label[128];
-            snprintf(label, sizeof label, "portable C kernels task %d features vs ref", t);
-            check_tensor(label, a.feat, r.feat, n_feat, 1e-4);
-            snprintf(label, sizeof label, "portable C kernels task %d logits vs ref", t);
-            check_tensor(label, a.logits, r.logits, n_logits[t], 1e-4);
-            CHECK(!memcmp(a.route, r.route, n_route * 4), "portable C kernels task %d routing identical", t);
-            drop(&a);
+    /* the portable kernel sets through the whole engine (shared image) */
+    static const char *portable[] = {"gvec", "c"};
+    for (int pi = 0; pi < 2; pi++) {
+        if (!em_fast_kern_by_name(portable[pi])) continue;
+        setenv("EM_FAST_ISA", portable[pi], 1);
+        em_session *fc = session(m, EM_ENGINE_FAST, 2);
+        unsetenv("EM_FAST_ISA");
+        if (fc && !run(fc, img[0], all)) {
+            for (int t = 0; t < c->n_tasks; t++) {
+                snap a, r = ref0[t];
+                take(&a, fc, t);
+                char label[128];
+                snprintf(label, sizeof label, "%s kernels task %d features vs ref", portable[pi], t);
+                check_tensor(label, a.feat, r.feat, n_feat, 1e-4);
+                snprintf(label, sizeof label, "%s kernels task %d logits vs ref", portable[pi], t);
+                check_tensor(label, a.logits, r.logits, n_logits[t], 1e-4);
+                CHECK(!memcmp(a.route, r.route, n_route * 4), "%s kernels task %d routing identical", portable[pi], t);
+                drop(&a);
+            }
+        } else {
+            CHECK(0, "%s kernels session runs", portable[pi]);
         }
-    } else {
-        CHECK(0, "portable C kernels session runs");
+        em_session_free(fc);
     }
-    em_session_free(fc);
     em_session_free(ref);
     em_session_free(ref_bb);
     for (int t = 0; t < c->n_tasks; t++) drop(&ref0[t]);
@@ -385,8 +389,8 @@ static void test_engine(const em_model *m) {
 }
 
 int main(void) {
-    const char *isas[] = {"c", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
+    const char *isas[] = {"c", "gvec", "avx2", "avx512"};
+    for (int i = 0; i < 4; i++) {
         const em_fast_kern *k = em_fast_kern_by_name(isas[i]);
         if (!k) { printf("(kernels %s: not supported by this CPU/build, skipped)\n", isas[i]); continue; }
         test_gemm(k);

@@ -1,7 +1,8 @@
 /* Kernels of the fast float engine (issue 4).
  *
  * One set of kernels is written once (fast_kern_impl.h) over a small vector
- * abstraction and compiled three times: portable C (fast_kern_c.c), AVX2+FMA
+ * abstraction and compiled four times: portable scalar C (fast_kern_c.c),
+ * GCC/clang generic vectors (fast_kern_gvec.c: SSE2, NEON, ...), AVX2+FMA
  * (fast_kern_avx2.c) and AVX-512 (fast_kern_avx512.c).  em_fast_kern_select()
  * picks the widest one the CPU supports at run time.
  *
@@ -73,11 +74,13 @@ typedef struct {
 } em_fast_kern;
 
 const em_fast_kern *em_fast_kern_c(void);
+const em_fast_kern *em_fast_kern_gvec(void);   /* NULL without GCC/clang vector extensions */
 const em_fast_kern *em_fast_kern_avx2(void);   /* NULL if not built for x86-64 */
 const em_fast_kern *em_fast_kern_avx512(void); /* NULL if not built for x86-64 */
 
-/* Best kernel set for this CPU.  The environment variable EM_FAST_ISA
- * (c, avx2, avx512) caps the choice (for tests and benchmarks). */
+/* Best kernel set for this CPU: avx512, avx2, gvec (generic 4-wide vectors),
+ * c.  The environment variable EM_FAST_ISA (one of those names) caps the
+ * choice (for tests and benchmarks). */
 const em_fast_kern *em_fast_kern_select(void);
 /* The set named name if this CPU and build support it, else NULL. */
 const em_fast_kern *em_fast_kern_by_name(const char *name);

@@ -52,6 +52,7 @@ static int cpu_has(const char *isa) {
 
 const em_fast_kern *em_fast_kern_by_name(const char *name) {
     if (strcmp(name, "c") == 0) return em_fast_kern_c();
+    if (strcmp(name, "gvec") == 0) return em_fast_kern_gvec();
     if (!cpu_has(name)) return NULL;
     if (strcmp(name, "avx2") == 0) return em_fast_kern_avx2();
     if (strcmp(name, "avx512") == 0) return em_fast_kern_avx512();
@@ -59,13 +60,13 @@ const em_fast_kern *em_fast_kern_by_name(const char *name) {
 }
 
 const em_fast_kern *em_fast_kern_select(void) {
-    static const char *order[] = {"avx512", "avx2", "c"};
+    static const char *order[] = {"avx512", "avx2", "gvec", "c"};
     const char *cap = getenv("EM_FAST_ISA");
     int start = 0;
     if (cap)
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             if (strcmp(cap, order[i]) == 0) start = i;
-    for (int i = start; i < 3; i++) {
+    for (int i = start; i < 4; i++) {
         const em_fast_kern *k = em_fast_kern_by_name(order[i]);
         if (k) return k;
     }
