@@ -27,6 +27,22 @@ size_t em_head_scratch_floats(const em_config *c);
 void em_head_ref(const em_model *m, int task, const float *features, float *logits,
                  float *scratch, em_trace_fn trace, void *trace_user);
 
+/* The block schedule of a float engine (src/engine/backbone.c): the steps
+ * act on the engine's residual stream x [N][D]; prefix [N][D] holds x after
+ * the task-independent prefix. */
+typedef struct {
+    const em_config *cfg;
+    void *eng;
+    float *x, *prefix;
+    void (*embed)(void *eng, const float *image);
+    void (*attention)(void *eng, int layer);                               /* x += attn(LN1(x)) */
+    void (*mlp)(void *eng, int layer, int task, em_task_output *out);      /* x += MLP(LN2(x)), routing */
+    em_trace_fn trace;
+    void *trace_user;
+} em_backbone_steps;
+int em_backbone_run(const em_backbone_steps *s, const float *image, unsigned mask,
+                    em_task_output *out, em_err *err);
+
 double em_now_ms(void);
 int em_error(em_err *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

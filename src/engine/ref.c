@@ -21,12 +21,6 @@ typedef struct {
     float *prefix;  /* [N][D] x after the task-independent prefix */
 } ref_engine;
 
-static void trace(ref_engine *e, int task, const char *stage, const float *x) {
-    if (!e->trace) return;
-    int shape[2] = {e->m->cfg.n_tok, e->m->cfg.dim};
-    e->trace(e->trace_user, task, stage, x, 2, shape);
-}
-
 static void *ref_create(const em_model *m, const em_session_opts *o, em_err *err) {
     const em_config *c = &m->cfg;
     ref_engine *e = calloc(1, sizeof *e);
@@ -157,50 +151,15 @@ static void mlp_part(ref_engine *e, int L, int task, em_task_output *out) {
     else dense_mlp(e, L);
 }
 
-static int first_moe_layer(const em_config *c) {
-    for (int L = 0; L < c->depth; L++) if (em_is_moe(c, L)) return L;
-    return c->depth;
-}
+static void step_embed(void *e, const float *image) { patch_embed(e, image); }
+static void step_attention(void *e, int L) { attention_part(e, L); }
+static void step_mlp(void *e, int L, int task, em_task_output *out) { mlp_part(e, L, task, out); }
 
 static int ref_backbone(void *p, const float *image, unsigned mask, em_task_output *out, em_err *err) {
     ref_engine *e = p;
-    const em_config *c = &e->m->cfg;
-    size_t ND = (size_t)c->n_tok * c->dim;
-    int first = -1;
-    for (int t = 0; t < c->n_tasks; t++) if (mask >> t & 1) { first = t; break; }
-    if (first < 0) return em_error(err, EM_EARG, "no task selected");
-
-    /* Task-independent prefix: everything before the first gate. */
-    double t0 = em_now_ms();
-    int Lg = first_moe_layer(c);
-    char name[32];
-    patch_embed(e, image);
-    trace(e, first, "embed", e->x);
-    for (int L = 0; L < Lg; L++) {
-        attention_part(e, L);
-        mlp_part(e, L, first, &out[first]);
-        snprintf(name, sizeof name, "block%d", L);
-        trace(e, first, name, e->x);
-    }
-    if (Lg < c->depth) attention_part(e, Lg);
-    memcpy(e->prefix, e->x, ND * sizeof(float));
-    double shared = em_now_ms() - t0;
-
-    for (int t = 0; t < c->n_tasks; t++) {
-        if (!(mask >> t & 1)) continue;
-        double t1 = em_now_ms();
-        memcpy(e->x, e->prefix, ND * sizeof(float));
-        for (int L = Lg; L < c->depth; L++) {
-            if (L > Lg) attention_part(e, L);
-            mlp_part(e, L, t, &out[t]);
-            snprintf(name, sizeof name, "block%d", L);
-            trace(e, t, name, e->x);
-        }
-        memcpy(out[t].features, e->x, ND * sizeof(float));
-        out[t].shared_ms = shared;
-        out[t].backbone_ms = shared + (em_now_ms() - t1);
-    }
-    return EM_OK;
+    em_backbone_steps steps = {&e->m->cfg, e, e->x, e->prefix, step_embed, step_attention, step_mlp,
+                               e->trace, e->trace_user};
+    return em_backbone_run(&steps, image, mask, out, err);
 }
 
 const em_engine_ops em_engine_ref = {"ref", ref_create, ref_destroy, ref_backbone, NULL};
