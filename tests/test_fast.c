@@ -149,22 +149,23 @@ static void test_layernorm(const em_fast_kern *k) {
 }
 
 static void test_attention(const em_fast_kern *k) {
-    static const int Ns[] = {1, 7, 64, 65, 129, 130};
-    for (int ni = 0; ni < 6; ni++) {
-        int N = Ns[ni], H = 3, hd = 64, D = H * hd, ldk = (N + 63) / 64 * 64;
+    static const int Ns[] = {1, 7, 64, 65, 129, 130, 33, 129};
+    static const int HDs[] = {64, 64, 64, 64, 64, 64, 20, 300};
+    for (int ni = 0; ni < 8; ni++) {
+        int N = Ns[ni], H = 3, hd = HDs[ni], D = H * hd, ldk = (N + 63) / 64 * 64, qb = em_att_qb(hd);
         size_t ps = em_attn_pack_floats(hd, ldk);
         float *qkv = malloc(sizeof(float) * ldk * 3 * D), *kp = malloc(sizeof(float) * H * ps), *vp = malloc(sizeof(float) * H * ps);
         float *out = malloc(sizeof(float) * N * D), *want = malloc(sizeof(float) * N * D), *sc = malloc(sizeof(float) * N);
         fill(qkv, (size_t)N * 3 * D, 2);
-        for (int h = 0; h < H; h++) k->attn_pack(qkv, N, D, hd, h, 0.125f, kp + h * ps, vp + h * ps, ldk);
+        for (int h = 0; h < H; h++) k->attn_pack(qkv, N, D, hd, h, (float)(1.0 / sqrt((double)hd)), kp + h * ps, vp + h * ps, ldk);
         em_ref_attention(qkv, N, H, hd, want, sc);
         for (int h = 0; h < H; h++)
-            for (int q = 0; q < N; q += 5 + h * 20) {
-                int q1 = q + 5 + h * 20 < N ? q + 5 + h * 20 : N;
+            for (int q = 0; q < N; q += qb - h) {
+                int q1 = q + qb - h < N ? q + qb - h : N;
                 k->attention(qkv, N, D, hd, h, kp + h * ps, vp + h * ps, ldk, out, q, q1);
             }
         char label[64];
-        snprintf(label, sizeof label, "%s attention N=%d", k->name, N);
+        snprintf(label, sizeof label, "%s attention N=%d head_dim=%d", k->name, N, hd);
         check_tensor(label, out, want, (size_t)N * D, 1e-5);
         free(qkv); free(kp); free(vp); free(out); free(want); free(sc);
     }
@@ -172,8 +173,8 @@ static void test_attention(const em_fast_kern *k) {
 
 /* Winograd conv3x3 (+ scale, bias, ReLU) against the reference direct conv */
 static void test_wino(const em_fast_kern *k) {
-    static const int shapes[][4] = {{5, 7, 16, 32}, {8, 16, 32, 16}, {4, 4, 48, 48}, {9, 3, 16, 16}};
-    for (int s = 0; s < 4; s++) {
+    static const int shapes[][4] = {{5, 7, 16, 32}, {8, 16, 32, 16}, {4, 4, 48, 48}, {9, 3, 16, 16}, {6, 5, 20, 12}, {3, 9, 7, 13}};
+    for (int s = 0; s < 6; s++) {
         int h = shapes[s][0], w = shapes[s][1], cin = shapes[s][2], cout = shapes[s][3];
         int nt = em_wino_tiles(h, w), np = (cout + k->nr - 1) / k->nr;
         float *in = malloc(sizeof(float) * cin * h * w), *hwc = malloc(sizeof(float) * cin * h * w);
@@ -216,8 +217,8 @@ static void test_wino(const em_fast_kern *k) {
     }
 }
 
-static void test_upsample(const em_fast_kern *k) {
-    int h = 5, w = 6, c = 32;
+static void test_upsample(const em_fast_kern *k, int c) {
+    int h = 5, w = 6;
     float *in = malloc(sizeof(float) * c * h * w), *hwc = malloc(sizeof(float) * c * h * w);
     float *want = malloc(sizeof(float) * c * 4 * h * w), *o = malloc(sizeof(float) * c * 4 * h * w),
           *got = malloc(sizeof(float) * c * 4 * h * w);
@@ -230,7 +231,7 @@ static void test_upsample(const em_fast_kern *k) {
     for (int ch = 0; ch < c; ch++)
         for (int p = 0; p < 4 * h * w; p++) got[(size_t)ch * 4 * h * w + p] = o[(size_t)p * c + ch];
     char label[64];
-    snprintf(label, sizeof label, "%s upsample2x", k->name);
+    snprintf(label, sizeof label, "%s upsample2x c=%d", k->name, c);
     check_tensor(label, got, want, (size_t)c * 4 * h * w, 1e-6);
     free(in); free(hwc); free(want); free(o); free(got);
 }
@@ -388,6 +389,42 @@ static void test_engine(const em_model *m) {
     for (int i = 0; i < NIMG; i++) free(img[i]);
 }
 
+/* a config with no dimension a multiple of 16 or 8 (issue 6: any consistent
+ * config), synthetic weights: fast vs ref */
+static void test_odd_config(void) {
+    em_config cfg;
+    em_config_default(&cfg);
+    cfg.dim = 60; cfg.n_heads = 3; cfg.head_dim = 20; cfg.depth = 4; cfg.mlp_hidden = 100;
+    cfg.n_experts = 5; cfg.expert_hidden = 36; cfg.top_k = 3; cfg.head_ch = 40;
+    cfg.img_h = 48; cfg.img_w = 80; cfg.grid_h = 3; cfg.grid_w = 5; cfg.n_tok = 16;
+    cfg.task_channels[0] = 3; cfg.task_channels[1] = 2;
+    em_model m;
+    em_err err;
+    if (em_model_synthetic(&m, &cfg, 7, &err) != EM_OK) { CHECK(0, "odd config: synthetic model: %s", err.msg); return; }
+    size_t npix = (size_t)cfg.img_c * cfg.img_h * cfg.img_w;
+    float *img = malloc(npix * 4);
+    for (size_t p = 0; p < npix; p++) img[p] = (frand() + 1) * 0.5f;
+    em_session *r = session(&m, EM_ENGINE_REF, 1), *f = session(&m, EM_ENGINE_FAST, 2);
+    unsigned all = (1u << cfg.n_tasks) - 1;
+    if (r && f && !run(r, img, all) && !run(f, img, all)) {
+        size_t nf = (size_t)cfg.n_tok * cfg.dim, nr = (size_t)em_n_moe_layers(&cfg) * cfg.n_tok * cfg.top_k;
+        for (int t = 0; t < cfg.n_tasks; t++) {
+            const em_task_output *a = em_session_output(f, t), *b = em_session_output(r, t);
+            char label[96];
+            snprintf(label, sizeof label, "odd config (D=60, hd=20, E=5, k=3, head 40) task %d features", t);
+            check_tensor(label, a->features, b->features, nf, 1e-4);
+            snprintf(label, sizeof label, "odd config task %d logits", t);
+            check_tensor(label, a->logits, b->logits, (size_t)cfg.task_channels[t] * cfg.img_h * cfg.img_w, 1e-4);
+            CHECK(!memcmp(a->routing, b->routing, nr * 4), "odd config task %d: routing identical", t);
+        }
+    } else {
+        CHECK(0, "odd config: sessions run");
+    }
+    em_session_free(r); em_session_free(f);
+    free(img);
+    em_model_free(&m);
+}
+
 int main(void) {
     const char *isas[] = {"c", "gvec", "avx2", "avx512"};
     for (int i = 0; i < 4; i++) {
@@ -399,11 +436,13 @@ int main(void) {
         test_layernorm(k);
         test_attention(k);
         test_wino(k);
-        test_upsample(k);
+        test_upsample(k, 32);
+        test_upsample(k, 13);
     }
     /* referenced by name: session.c only has a weak reference, which does not
      * pull fast.o out of the static library */
     printf("(engine %s, kernels selected: %s)\n", em_engine_fast.name, em_fast_kern_select()->name);
+    test_odd_config();
     em_model m;
     em_err err;
     if (em_model_load(&m, tu_shared_dir(), &err) != EM_OK) {

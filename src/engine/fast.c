@@ -186,11 +186,13 @@ static void fast_destroy(void *p);
 static void *fast_create(const em_model *m, const em_session_opts *o, em_err *err) {
     const em_config *c = &m->cfg;
     const em_weights *w = &m->w;
-    if (c->dim % 16 || c->head_ch % 16 || c->head_dim % 16 || c->head_dim > 256 ||
-        c->n_heads * c->head_dim != c->dim || c->grid_h * 16 != c->img_h || c->grid_w * 16 != c->img_w) {
+    /* any consistent config; the head's four x2 steps must give the image size */
+    if (c->n_heads * c->head_dim != c->dim || c->head_dim < 1 || em_att_qb(c->head_dim) < 1 ||
+        c->grid_h * 16 != c->img_h || c->grid_w * 16 != c->img_w || c->top_k > EM_MAX_TOPK ||
+        c->n_experts > EM_MAX_EXPERTS) {
         em_error(err, EM_EARG,
-                 "fast engine: needs dim, head_ch, head_dim multiples of 16 (head_dim <= 256) and a 16x head; "
-                 "use --engine ref for this config");
+                 "fast engine: unsupported config (needs n_heads x head_dim = dim, head_dim <= %d, "
+                 "image = 16 x grid, top_k <= %d, experts <= %d)", EM_ATT_OMAX, EM_MAX_TOPK, EM_MAX_EXPERTS);
         return NULL;
     }
     fast_engine *e = calloc(1, sizeof *e);
@@ -277,6 +279,7 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     int mb = e->k->mr * GEMM_MB_TILES;
     size_t n_mchunks = (size_t)((N * c->top_k) / mb + E + 1) * ((np_d > 0 ? (He + e->nr - 1) / e->nr : 1) + 1);
     size_t big = (size_t)hc * (c->img_h / 2) * (c->img_w / 2);
+    if ((size_t)D * c->grid_h * c->grid_w > big) big = (size_t)D * c->grid_h * c->grid_w;
     size_t wt = 36 * em_wino_plane(em_wino_tiles(c->img_h / 2, c->img_w / 2), hc > D ? hc : D);
     int cmax = 1;
     for (int t = 0; t < T; t++) if (c->task_channels[t] > cmax) cmax = c->task_channels[t];
@@ -383,8 +386,9 @@ static void att_chunk(void *ctx, int ch, int tid) {
     (void)tid;
     fast_engine *e = ((att_job *)ctx)->e;
     const em_config *c = &e->m->cfg;
-    int N = c->n_tok, nqb = (N + EM_ATT_QB - 1) / EM_ATT_QB, h = ch / nqb, q0 = (ch % nqb) * EM_ATT_QB;
-    int q1 = q0 + EM_ATT_QB < N ? q0 + EM_ATT_QB : N;
+    int qb = em_att_qb(c->head_dim);
+    int N = c->n_tok, nqb = (N + qb - 1) / qb, h = ch / nqb, q0 = (ch % nqb) * qb;
+    int q1 = q0 + qb < N ? q0 + qb : N;
     size_t ps = em_attn_pack_floats(c->head_dim, e->ldk);
     e->k->attention(e->qkv_o, N, c->dim, c->head_dim, h, e->kp + h * ps, e->vp + h * ps, e->ldk, e->att, q0, q1);
 }
@@ -403,7 +407,8 @@ static void attention_part(fast_engine *e, int L) {
     em_pool_run(e->pool, pack_chunk, &j, c->n_heads);
     PROF_END(P_PACK);
     PROF_START();
-    em_pool_run(e->pool, att_chunk, &j, c->n_heads * ((N + EM_ATT_QB - 1) / EM_ATT_QB));
+    int qb = em_att_qb(c->head_dim);
+    em_pool_run(e->pool, att_chunk, &j, c->n_heads * ((N + qb - 1) / qb));
     PROF_END(P_ATT);
     g = mkgemm(N, D, D, e->att, D, &e->proj[L], e->x, D, EM_EPI_ADD);
     PROF_START();

@@ -54,8 +54,8 @@ typedef struct {
     /* Attention, head h, from qkv [N][3D] (q | k | v): attn_pack packs this
      * head's keys (times scale) and values into kp, vp (em_attn_pack_floats
      * each, ldk = N rounded up to 64); attention then computes queries
-     * [q0, q1) (q1 - q0 <= EM_ATT_QB) into out [N][D] columns h*hd.., keys in
-     * blocks of 64 with the online softmax. */
+     * [q0, q1) (q1 - q0 <= em_att_qb(hd)) into out [N][D] columns h*hd.., keys
+     * in blocks of 64 with the online softmax. */
     void (*attn_pack)(const float *qkv, int N, int D, int hd, int h, float scale, float *kp, float *vp,
                       int ldk);
     void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
@@ -87,6 +87,9 @@ const em_fast_kern *em_fast_kern_by_name(const char *name);
 
 #define EM_ATT_QB 48
 #define EM_ATT_KB 64
+#define EM_ATT_OMAX (EM_ATT_QB * 256) /* floats of the output block kept per call */
+/* queries per attention call for head size hd (0 if hd > EM_ATT_OMAX) */
+static inline int em_att_qb(int hd) { return EM_ATT_OMAX / hd < EM_ATT_QB ? EM_ATT_OMAX / hd : EM_ATT_QB; }
 static inline size_t em_attn_pack_floats(int hd, int ldk) { return (size_t)(hd + 32) * ldk; }
 
 /* Runs g on the pool, cut into (row block, panel group) chunks (fast.c). */

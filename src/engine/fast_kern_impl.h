@@ -91,6 +91,20 @@ static inline float KN(hsum)(vf v) {
     return s;
 }
 
+/* partial vectors: the first n (<= VL) lanes */
+static inline vf KN(loadn)(const float *p, int n) {
+    if (n == VL) return VLOAD(p);
+    float t[VL];
+    for (int i = 0; i < VL; i++) t[i] = i < n ? p[i] : 0.0f;
+    return VLOAD(t);
+}
+static inline void KN(storen)(float *p, vf v, int n) {
+    if (n == VL) { VSTORE(p, v); return; }
+    float t[VL];
+    VSTORE(t, v);
+    for (int i = 0; i < n; i++) p[i] = t[i];
+}
+
 /* ---- GEMM ---- */
 
 /* T[i][.] = sum_k a_i[k] B[k][.] for the first mr rows of the tile.  One
@@ -250,7 +264,7 @@ static void KN(attn_pack)(const float *qkv, int N, int D, int hd, int h, float s
 
 static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
                           int ldk, float *out, int q0, int q1) {
-    float S[EM_ATT_QB * EM_ATT_KB], O[EM_ATT_QB * 256], m[EM_ATT_QB], l[EM_ATT_QB], alpha[EM_ATT_QB];
+    float S[EM_ATT_QB * EM_ATT_KB], O[EM_ATT_OMAX], m[EM_ATT_QB], l[EM_ATT_QB], alpha[EM_ATT_QB];
     int nq = q1 - q0;
     for (int i = 0; i < nq; i++) { m[i] = -INFINITY; l[i] = 0; }
     memset(O, 0, sizeof(float) * nq * hd);
@@ -281,9 +295,12 @@ static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const f
         KN(gemm)(&gv, 0, nq, 0, (hd + NR - 1) / NR);
     }
     for (int i = 0; i < nq; i++) {
-        vf rl = VSET1(1.0f / l[i]);
+        float rs = 1.0f / l[i];
+        vf rl = VSET1(rs);
         float *orow = out + (size_t)(q0 + i) * D + h * hd;
-        for (int d = 0; d < hd; d += VL) VSTORE(orow + d, VMUL(VLOAD(O + i * hd + d), rl));
+        int d = 0;
+        for (; d + VL <= hd; d += VL) VSTORE(orow + d, VMUL(VLOAD(O + i * hd + d), rl));
+        for (; d < hd; d++) orow[d] = O[i * hd + d] * rs;
     }
 }
 
@@ -311,10 +328,11 @@ static void KN(wino_in)(const float *in, int h, int w, int c, float *V, size_t p
             cok[i] = x0 + i >= 0 && x0 + i < w;
         }
         for (int cv = 0; cv < c; cv += VL) {
+            int nc = c - cv < VL ? c - cv : VL;
             vf d[6][6], u[6][6];
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++)
-                    d[i][j] = rok[i] && cok[j] ? VLOAD(in + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv)
+                    d[i][j] = rok[i] && cok[j] ? KN(loadn)(in + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv, nc)
                                                : VZERO();
             for (int j = 0; j < 6; j++) { /* columns: u = B^T d */
                 vf r[6];
@@ -324,7 +342,7 @@ static void KN(wino_in)(const float *in, int h, int w, int c, float *V, size_t p
             for (int i = 0; i < 6; i++) { /* rows: V = u B */
                 vf r[6];
                 WBT(u[i][0], u[i][1], u[i][2], u[i][3], u[i][4], u[i][5], r);
-                for (int j = 0; j < 6; j++) VSTORE(V + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv, r[j]);
+                for (int j = 0; j < 6; j++) KN(storen)(V + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv, r[j], nc);
             }
         }
     }
@@ -346,22 +364,23 @@ static void KN(wino_out)(const float *M, size_t ps, int h, int w, int c, const f
         int y0 = (t / tw) * 4, x0 = (t % tw) * 4;
         int ny = h - y0 < 4 ? h - y0 : 4, nx = w - x0 < 4 ? w - x0 : 4;
         for (int cv = 0; cv < c; cv += VL) {
+            int nc = c - cv < VL ? c - cv : VL;
             vf m[6][6], u[4][6];
             for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) m[i][j] = VLOAD(M + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv);
+                for (int j = 0; j < 6; j++) m[i][j] = KN(loadn)(M + (size_t)(i * 6 + j) * ps + (size_t)t * c + cv, nc);
             for (int j = 0; j < 6; j++) {
                 vf o[4];
                 WAT(m[0][j], m[1][j], m[2][j], m[3][j], m[4][j], m[5][j], o);
                 for (int i = 0; i < 4; i++) u[i][j] = o[i];
             }
-            vf bv = bias ? VLOAD(bias + cv) : VZERO();
+            vf bv = bias ? KN(loadn)(bias + cv, nc) : VZERO();
             for (int i = 0; i < ny; i++) {
                 vf o[4];
                 WAT(u[i][0], u[i][1], u[i][2], u[i][3], u[i][4], u[i][5], o);
                 for (int j = 0; j < nx; j++) {
                     vf v = VADD(o[j], bv);
                     if (relu) v = VMAX(v, VZERO());
-                    VSTORE(out + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv, v);
+                    KN(storen)(out + ((size_t)(y0 + i) * w + (x0 + j)) * c + cv, v, nc);
                 }
             }
         }
@@ -388,9 +407,10 @@ static void KN(upsample2x)(const float *in, int h, int w, int c, float *out, int
             const float *e = in + ((size_t)y1 * w + x0) * c, *f = in + ((size_t)y1 * w + x1) * c;
             float *o = out + ((size_t)oy * W2 + ox) * c;
             for (int cv = 0; cv < c; cv += VL) {
-                vf top = VFMA(VLOAD(b + cv), wx1, VMUL(VLOAD(a + cv), wx0));
-                vf bot = VFMA(VLOAD(f + cv), wx1, VMUL(VLOAD(e + cv), wx0));
-                VSTORE(o + cv, VFMA(bot, wy1, VMUL(top, wy0)));
+                int nc = c - cv < VL ? c - cv : VL;
+                vf top = VFMA(KN(loadn)(b + cv, nc), wx1, VMUL(KN(loadn)(a + cv, nc), wx0));
+                vf bot = VFMA(KN(loadn)(f + cv, nc), wx1, VMUL(KN(loadn)(e + cv, nc), wx0));
+                KN(storen)(o + cv, VFMA(bot, wy1, VMUL(top, wy0)), nc);
             }
         }
     }
