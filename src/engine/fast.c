@@ -147,12 +147,6 @@ static void run_ln(fast_engine *e, const float *x, int rows, const float *w, con
     PROF_END(P_LN);
 }
 
-static void trace2(fast_engine *e, int task, const char *stage, const float *x) {
-    if (!e->trace) return;
-    int shape[2] = {e->m->cfg.n_tok, e->m->cfg.dim};
-    e->trace(e->trace_user, task, stage, x, 2, shape);
-}
-
 /* ---- create / destroy ---- */
 
 static float *carve(float **p, size_t n) {
@@ -545,49 +539,30 @@ static void mlp_part(fast_engine *e, int L, int task, em_task_output *out) {
     else dense_mlp(e, L - mi);
 }
 
-static int first_moe_layer(const em_config *c) {
-    for (int L = 0; L < c->depth; L++) if (em_is_moe(c, L)) return L;
-    return c->depth;
+/* the block schedule (task-independent prefix once, then per task) is the
+ * one shared by the float engines: src/engine/backbone.c */
+static void step_embed(void *p, const float *image) {
+    PROF_START();
+    patch_embed(p, image);
+    PROF_END(P_EMBED);
 }
+static void step_attention(void *p, int L) { attention_part(p, L); }
+static void step_mlp(void *p, int L, int task, em_task_output *out) { mlp_part(p, L, task, out); }
 
 static int fast_backbone(void *p, const float *image, unsigned mask, em_task_output *out, em_err *err) {
     fast_engine *e = p;
-    const em_config *c = &e->m->cfg;
-    size_t ND = (size_t)c->n_tok * c->dim;
-    int first = -1;
-    for (int t = 0; t < c->n_tasks; t++) if (mask >> t & 1) { first = t; break; }
-    if (first < 0) return em_error(err, EM_EARG, "no task selected");
-    double t0 = em_now_ms();
-    int Lg = first_moe_layer(c);
-    char name[32];
-    PROF_START();
-    patch_embed(e, image);
-    PROF_END(P_EMBED);
-    trace2(e, first, "embed", e->x);
-    for (int L = 0; L < Lg; L++) {
-        attention_part(e, L);
-        mlp_part(e, L, first, &out[first]);
-        snprintf(name, sizeof name, "block%d", L);
-        trace2(e, first, name, e->x);
-    }
-    if (Lg < c->depth) attention_part(e, Lg);
-    memcpy(e->prefix, e->x, ND * sizeof(float));
-    double shared = em_now_ms() - t0;
-    for (int t = 0; t < c->n_tasks; t++) {
-        if (!(mask >> t & 1)) continue;
-        double t1 = em_now_ms();
-        memcpy(e->x, e->prefix, ND * sizeof(float));
-        for (int L = Lg; L < c->depth; L++) {
-            if (L > Lg) attention_part(e, L);
-            mlp_part(e, L, t, &out[t]);
-            snprintf(name, sizeof name, "block%d", L);
-            trace2(e, t, name, e->x);
-        }
-        memcpy(out[t].features, e->x, ND * sizeof(float));
-        out[t].shared_ms = shared;
-        out[t].backbone_ms = shared + (em_now_ms() - t1);
-    }
-    return EM_OK;
+    em_backbone_steps s;
+    memset(&s, 0, sizeof s);
+    s.cfg = &e->m->cfg;
+    s.eng = e;
+    s.x = e->x;
+    s.prefix = e->prefix;
+    s.embed = step_embed;
+    s.attention = step_attention;
+    s.mlp = step_mlp;
+    s.trace = e->trace;
+    s.trace_user = e->trace_user;
+    return em_backbone_run(&s, image, mask, out, err);
 }
 
 /* ---- head ---- */
