@@ -53,8 +53,9 @@ em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *
     size_t total = 0;
     for (int t = 0; t < c->n_tasks; t++) total += per_task + (size_t)c->task_channels[t] * HW;
     s->block = calloc(total, sizeof(float));
-    s->head_scratch = o->skip_head ? NULL : malloc(em_head_scratch_floats(c) * sizeof(float));
-    if (!s->block || (!o->skip_head && !s->head_scratch)) {
+    int ref_head = !o->skip_head && !ops->head;  /* the shared float head needs scratch */
+    s->head_scratch = ref_head ? malloc(em_head_scratch_floats(c) * sizeof(float)) : NULL;
+    if (!s->block || (ref_head && !s->head_scratch)) {
         em_session_free(s); em_error(err, EM_ENOMEM, "out of memory"); return NULL;
     }
     float *p = s->block;  /* int32 and float are both 4 bytes */
