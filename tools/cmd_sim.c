@@ -16,25 +16,7 @@
 #include "edgemoe.h"
 #include "engine/engine.h"
 #include "sim/sim.h"
-
-#define SIM_SYNTHETIC_SEED 20231029u   /* the same synthetic model as edgemoe run */
-
-int em_cmd_sim(int argc, char **argv);
-
-/* keeps the fixed engine linked into the binary (it is found through a weak
- * symbol otherwise) */
-const em_engine_ops *const em_sim_fixed_engine = &em_engine_fixed;
-
-static int sim_die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("edgemoe: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
+#include "cli.h"
 
 static void sim_usage(FILE *f)
 {
@@ -50,7 +32,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return sim_die("%s: '%s' is not a number in %g..%g", opt, s, lo, hi);
+    if (end == s || *end || !(v >= lo && v <= hi)) return em_cli_die("%s: '%s' is not a number in %g..%g", opt, s, lo, hi);
     *out = v;
     return 0;
 }
@@ -109,7 +91,7 @@ static int print_sweep_json(const em_sim_point *pts, int n, const char *task)
     }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    if (!s) return sim_die("out of memory");
+    if (!s) return em_cli_die("out of memory");
     puts(s);
     free(s);
     return 0;
@@ -125,12 +107,12 @@ int em_cmd_sim(int argc, char **argv)
     for (int i = 0; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--config")) config = argv[i + 1];
     em_err err;
-    if (config && em_sim_params_load_json(&p, config, &err)) return sim_die("%s", err.msg);
+    if (config && em_sim_params_load_json(&p, config, &err)) return em_cli_die("%s", err.msg);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
-#define NEED() do { if (!v) return sim_die("%s needs a value", o); i++; } while (0)
+#define NEED() do { if (!v) return em_cli_die("%s needs a value", o); i++; } while (0)
         if (!strcmp(o, "--model")) { NEED(); model = v; }
         else if (!strcmp(o, "--image")) { NEED(); image = v; }
         else if (!strcmp(o, "--task")) { NEED(); task = v; }
@@ -143,26 +125,26 @@ int em_cmd_sim(int argc, char **argv)
         else if (!strcmp(o, "--attn-p")) {
             NEED();
             if (parse_num(o, v, 1, 128, &d)) return 1;
-            if (d != (int)d) return sim_die("--attn-p: '%s' is not an integer", v);
+            if (d != (int)d) return em_cli_die("--attn-p: '%s' is not an integer", v);
             p.attn_p = (int)d;
         }
-        else if (!strcmp(o, "--axi-bits")) { NEED(); if (parse_num(o, v, 32, 1024, &d)) return 1; p.axi_bits = (int)d; if (p.axi_bits != d || (p.axi_bits & (p.axi_bits - 1))) return sim_die("--axi-bits: '%s' is not a power of two", v); }
+        else if (!strcmp(o, "--axi-bits")) { NEED(); if (parse_num(o, v, 32, 1024, &d)) return 1; p.axi_bits = (int)d; if (p.axi_bits != d || (p.axi_bits & (p.axi_bits - 1))) return em_cli_die("--axi-bits: '%s' is not a power of two", v); }
         else if (!strcmp(o, "--dram-gbps")) { NEED(); if (parse_num(o, v, 0.001, 1e4, &d)) return 1; p.dram_gbps = d; }
         else if (!strcmp(o, "--tile")) {
             NEED();
             int a, b, n = 0;
             if (sscanf(v, "%dx%d%n", &a, &b, &n) != 2 || v[n] || a < 1 || b < 1 || a > 256 || b > 256)
-                return sim_die("--tile: '%s' is not IxO (e.g. 16x16, each 1..256)", v);
+                return em_cli_die("--tile: '%s' is not IxO (e.g. 16x16, each 1..256)", v);
             p.tile_in = a; p.tile_out = b;
         } else if (!strcmp(o, "-h") || !strcmp(o, "--help")) { sim_usage(stdout); return 0; }
-        else return sim_die("sim: unknown option '%s' (see edgemoe sim --help)", o);
+        else return em_cli_die("sim: unknown option '%s' (see edgemoe sim --help)", o);
 #undef NEED
     }
-    if (em_sim_params_check(&p, &err)) return sim_die("%s", err.msg);
-    if (!image) return sim_die("sim: no --image given");
+    if (em_sim_params_check(&p, &err)) return em_cli_die("%s", err.msg);
+    if (!image) return em_cli_die("sim: no --image given");
     em_session_opts opts = {0};
     if (em_engine_parse(engine, &opts.engine) || opts.engine == EM_ENGINE_FAST)
-        return sim_die("sim: --engine must be fixed or ref (got '%s')", engine);
+        return em_cli_die("sim: --engine must be fixed or ref (got '%s')", engine);
     opts.skip_head = 1;
     opts.threads = 1;
 
@@ -172,16 +154,16 @@ int em_cmd_sim(int argc, char **argv)
     else {
         em_config cfg;
         em_config_default(&cfg);
-        rc = em_model_synthetic(&m, &cfg, SIM_SYNTHETIC_SEED, &err);
+        rc = em_model_synthetic(&m, &cfg, EM_SYNTHETIC_SEED, &err);
     }
-    if (rc) return sim_die("%s", err.msg);
+    if (rc) return em_cli_die("%s", err.msg);
     const em_config *c = &m.cfg;
     unsigned mask;
     if (!task) mask = 1;
     else if (!strcmp(task, "all")) mask = (1u << c->n_tasks) - 1;
     else {
         int t = em_task_index(c, task);
-        if (t < 0) { em_model_free(&m); return sim_die("unknown task '%s'", task); }
+        if (t < 0) { em_model_free(&m); return em_cli_die("unknown task '%s'", task); }
         mask = 1u << t;
     }
     rc = 1;
@@ -189,20 +171,20 @@ int em_cmd_sim(int argc, char **argv)
     em_sim_result *r = malloc(sizeof *r);
     em_sim_point *pts = NULL;
     em_session *s = NULL;
-    if (!img || !r) { sim_die("out of memory"); goto done; }
-    if (em_image_load(image, c, img, &err)) { sim_die("%s", err.msg); goto done; }
+    if (!img || !r) { em_cli_die("out of memory"); goto done; }
+    if (em_image_load(image, c, img, &err)) { em_cli_die("%s", err.msg); goto done; }
     s = em_session_new(&m, &opts, &err);
-    if (!s) { sim_die("%s", err.msg); goto done; }
-    if (em_session_run(s, img, mask, &err)) { sim_die("%s: %s", image, err.msg); goto done; }
+    if (!s) { em_cli_die("%s", err.msg); goto done; }
+    if (em_session_run(s, img, mask, &err)) { em_cli_die("%s: %s", image, err.msg); goto done; }
     for (int t = 0; t < c->n_tasks; t++) {
         if (!(mask >> t & 1)) continue;
         const em_task_output *o = em_session_output(s, t);
         if (sweep) {
             const int max = 128;
             pts = calloc(max, sizeof *pts);
-            if (!pts) { sim_die("out of memory"); goto done; }
+            if (!pts) { em_cli_die("out of memory"); goto done; }
             int n = em_sim_sweep(&p, c, o->expert_tokens, pts, max, &err);
-            if (n < 0) { sim_die("%s", err.msg); goto done; }
+            if (n < 0) { em_cli_die("%s", err.msg); goto done; }
             if (json) {
                 if (print_sweep_json(pts, n, c->task_name[t])) goto done;
             } else {
@@ -212,10 +194,10 @@ int em_cmd_sim(int argc, char **argv)
             free(pts); pts = NULL;
             continue;
         }
-        if (em_sim_run(&p, c, o->expert_tokens, r, &err)) { sim_die("%s", err.msg); goto done; }
+        if (em_sim_run(&p, c, o->expert_tokens, r, &err)) { em_cli_die("%s", err.msg); goto done; }
         if (json) {
             char *js = em_sim_json(&p, c, r, c->task_name[t], em_engine_name(opts.engine));
-            if (!js) { sim_die("out of memory"); goto done; }
+            if (!js) { em_cli_die("out of memory"); goto done; }
             puts(js);
             free(js);
         } else {
@@ -231,7 +213,7 @@ int em_cmd_sim(int argc, char **argv)
                 int cut = dot ? (int)(dot - svg) : (int)strlen(svg);
                 snprintf(path, sizeof path, "%.*s.%s%s", cut, svg, c->task_name[t], dot ? dot : "");
             } else snprintf(path, sizeof path, "%s", svg);
-            if (em_sim_write_svg(path, c, r, title, &err)) { sim_die("%s", err.msg); goto done; }
+            if (em_sim_write_svg(path, c, r, title, &err)) { em_cli_die("%s", err.msg); goto done; }
         }
     }
     fflush(stdout);

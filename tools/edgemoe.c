@@ -22,8 +22,7 @@
 #include "engine/compare.h"
 #include "engine/engine.h"
 #include "image/image.h"
-
-#define SYNTHETIC_SEED 20231029u
+#include "cli.h"
 
 /* ---- files written by this run, removed again on failure ---- */
 static char **written;
@@ -47,7 +46,7 @@ static void note_written(const char *path) {
     written[n_written++] = strdup(path);
 }
 
-static int die(const char *fmt, ...) {
+int em_cli_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("edgemoe: ", stderr);
@@ -112,14 +111,14 @@ static int expand_images(run_args *a, char ***out, int *n_out) {
     int n = 0;
     for (int i = 0; i < a->n_images; i++) {
         struct stat st;
-        if (stat(a->images[i], &st) != 0) return die("%s: cannot open image (%s)", a->images[i], strerror(errno));
+        if (stat(a->images[i], &st) != 0) return em_cli_die("%s: cannot open image (%s)", a->images[i], strerror(errno));
         if (!S_ISDIR(st.st_mode)) {
             list = realloc(list, (size_t)(n + 1) * sizeof *list);
             list[n++] = strdup(a->images[i]);
             continue;
         }
         DIR *d = opendir(a->images[i]);
-        if (!d) return die("%s: cannot read directory (%s)", a->images[i], strerror(errno));
+        if (!d) return em_cli_die("%s: cannot read directory (%s)", a->images[i], strerror(errno));
         struct dirent *de;
         int start = n;
         while ((de = readdir(d))) {
@@ -130,7 +129,7 @@ static int expand_images(run_args *a, char ***out, int *n_out) {
             list[n++] = strdup(path);
         }
         closedir(d);
-        if (n == start) return die("%s: no .png, .jpg or .bin images in directory", a->images[i]);
+        if (n == start) return em_cli_die("%s: no .png, .jpg or .bin images in directory", a->images[i]);
         qsort(list + start, (size_t)(n - start), sizeof *list, cmp_str);
     }
     *out = list; *n_out = n;
@@ -263,9 +262,9 @@ static int load_model(const char *path, em_model *m) {
     else {
         em_config cfg;
         em_config_default(&cfg);
-        rc = em_model_synthetic(m, &cfg, SYNTHETIC_SEED, &err);
+        rc = em_model_synthetic(m, &cfg, EM_SYNTHETIC_SEED, &err);
     }
-    if (rc) return die("%s", err.msg);
+    if (rc) return em_cli_die("%s", err.msg);
     return 0;
 }
 
@@ -277,9 +276,9 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         int has = i + 1 < argc;
-#define VAL(field) do { if (!has) return die("%s needs a value", o); a.field = argv[++i]; } while (0)
+#define VAL(field) do { if (!has) return em_cli_die("%s needs a value", o); a.field = argv[++i]; } while (0)
         if (!strcmp(o, "--model")) VAL(model);
-        else if (!strcmp(o, "--image")) { if (!has) return die("--image needs a value"); a.images[a.n_images++] = argv[++i]; }
+        else if (!strcmp(o, "--image")) { if (!has) return em_cli_die("--image needs a value"); a.images[a.n_images++] = argv[++i]; }
         else if (!strcmp(o, "--task")) VAL(task);
         else if (!strcmp(o, "--engine")) VAL(engine);
         else if (!strcmp(o, "--out")) VAL(out_dir);
@@ -288,18 +287,18 @@ static int cmd_run(int argc, char **argv) {
         else if (!strcmp(o, "--routing")) VAL(routing);
         else if (!strcmp(o, "--json")) a.json = 1;
         else if (!strcmp(o, "--threads")) {
-            if (!has) return die("--threads needs a value");
+            if (!has) return em_cli_die("--threads needs a value");
             char *end;
             long t = strtol(argv[++i], &end, 10);
-            if (*end || t < 0 || t > 1024) return die("--threads: '%s' is not a thread count (0..1024)", argv[i]);
+            if (*end || t < 0 || t > 1024) return em_cli_die("--threads: '%s' is not a thread count (0..1024)", argv[i]);
             a.threads = (int)t;
         } else if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); return 0; }
-        else return die("run: unknown option '%s' (see edgemoe --help)", o);
+        else return em_cli_die("run: unknown option '%s' (see edgemoe --help)", o);
 #undef VAL
     }
-    if (!a.n_images) return die("run: no --image given");
+    if (!a.n_images) return em_cli_die("run: no --image given");
     em_session_opts opts = {0};
-    if (em_engine_parse(a.engine, &opts.engine)) return die("unknown engine '%s' (ref, fast, fixed)", a.engine);
+    if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed)", a.engine);
     opts.threads = a.threads;
 
     em_model m;
@@ -312,7 +311,7 @@ static int cmd_run(int argc, char **argv) {
         if (t < 0) {
             char names[EM_MAX_TASKS * (EM_NAME_LEN + 2)] = "";
             for (int k = 0; k < c->n_tasks; k++) strcat(strcat(names, c->task_name[k]), ", ");
-            die("unknown task '%s' (this model has %sall)", a.task, names);
+            em_cli_die("unknown task '%s' (this model has %sall)", a.task, names);
             em_model_free(&m);
             return 1;
         }
@@ -332,13 +331,13 @@ static int cmd_run(int argc, char **argv) {
     img = malloc(img_floats * sizeof(float));
     rgb = malloc(HW * 3);
     scratch = malloc(HW * 2);
-    if (!img || !rgb || !scratch) { die("out of memory"); goto done; }
+    if (!img || !rgb || !scratch) { em_cli_die("out of memory"); goto done; }
     /* Validate every input before writing anything. */
     for (int i = 0; i < n_img; i++)
-        if (em_image_load(images[i], c, img, &err)) { die("%s", err.msg); goto done; }
-    if (a.out_dir && mkdir_p(a.out_dir)) { die("%s: cannot create output directory (%s)", a.out_dir, strerror(errno)); goto done; }
+        if (em_image_load(images[i], c, img, &err)) { em_cli_die("%s", err.msg); goto done; }
+    if (a.out_dir && mkdir_p(a.out_dir)) { em_cli_die("%s: cannot create output directory (%s)", a.out_dir, strerror(errno)); goto done; }
     s = em_session_new(&m, &opts, &err);
-    if (!s) { die("%s", err.msg); goto done; }
+    if (!s) { em_cli_die("%s", err.msg); goto done; }
 
     /* stems made unique by suffixing the index on a clash */
     char (*stems)[256] = calloc((size_t)n_img, sizeof *stems);
@@ -356,7 +355,7 @@ static int cmd_run(int argc, char **argv) {
     double t0 = em_now_ms();
     for (int i = 0; i < n_img; i++) {
         if (em_image_load(images[i], c, img, &err) || em_session_run(s, img, mask, &err)) {
-            die("%s: %s", images[i], err.msg); free(stems); goto done;
+            em_cli_die("%s: %s", images[i], err.msg); free(stems); goto done;
         }
         for (int t = 0; t < c->n_tasks; t++) {
             if (!(mask >> t & 1)) continue;
@@ -378,7 +377,7 @@ static int cmd_run(int argc, char **argv) {
                 bad = bad || write_file(path, o->routing, Lm * c->n_tok * c->top_k * 4, &err);
             }
             if (a.out_dir) bad = bad || write_pngs(c, t, o->logits, a.out_dir, stems[i], rgb, scratch, &err);
-            if (bad) { die("%s", err.msg); free(stems); goto done; }
+            if (bad) { em_cli_die("%s", err.msg); free(stems); goto done; }
             if (a.json) print_json(c, images[i], t, a.engine, m.source, o);
         }
         if (bar) progress(i + 1, n_img, em_now_ms() - t0);
@@ -399,27 +398,27 @@ done:
 }
 
 static int cmd_convert(int argc, char **argv) {
-    if (argc != 2) return die("usage: edgemoe convert MODEL OUT.safetensors");
+    if (argc != 2) return em_cli_die("usage: edgemoe convert MODEL OUT.safetensors");
     em_model m;
     em_err err;
     if (load_model(argv[0], &m)) return 1;
     int rc = em_model_save_safetensors(&m, argv[1], &err);
     em_model_free(&m);
-    if (rc) return die("%s", err.msg);
+    if (rc) return em_cli_die("%s", err.msg);
     fprintf(stderr, "edgemoe: wrote %s\n", argv[1]);
     return 0;
 }
 
 static int cmd_sample_image(int argc, char **argv) {
-    if (argc != 1) return die("usage: edgemoe sample-image OUT.png");
+    if (argc != 1) return em_cli_die("usage: edgemoe sample-image OUT.png");
     em_config c;
     em_config_default(&c);
     em_rgb8 img;
     em_err err;
-    if (em_image_sample(c.img_w, c.img_h, &img, &err)) return die("%s", err.msg);
+    if (em_image_sample(c.img_w, c.img_h, &img, &err)) return em_cli_die("%s", err.msg);
     int rc = em_png_write_rgb8(argv[0], img.rgb, img.w, img.h, &err);
     em_rgb8_free(&img);
-    if (rc) return die("%s", err.msg);
+    if (rc) return em_cli_die("%s", err.msg);
     return 0;
 }
 
@@ -433,25 +432,24 @@ static int cmd_compare(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(o, "--image")) image = argv[++i];
         else if (i + 1 < argc && !strcmp(o, "--task")) task = argv[++i];
         else if (!strcmp(o, "--json")) json = 1;
-        else return die("compare: unknown option or missing value '%s'", o);
+        else return em_cli_die("compare: unknown option or missing value '%s'", o);
     }
-    if (!image) return die("compare: no --image given");
+    if (!image) return em_cli_die("compare: no --image given");
     em_model m;
     if (load_model(model, &m)) return 1;
     int t = em_task_index(&m.cfg, task), rc = 1;
     em_err err;
     float *img = malloc((size_t)m.cfg.img_c * m.cfg.img_h * m.cfg.img_w * sizeof(float));
     em_compare_result *r = calloc(1, sizeof *r);
-    if (t < 0) die("unknown task '%s'", task);
-    else if (!img || !r) die("out of memory");
-    else if (em_image_load(image, &m.cfg, img, &err) || em_compare(&m, img, t, r, &err)) die("%s", err.msg);
+    if (t < 0) em_cli_die("unknown task '%s'", task);
+    else if (!img || !r) em_cli_die("out of memory");
+    else if (em_image_load(image, &m.cfg, img, &err) || em_compare(&m, img, t, r, &err)) em_cli_die("%s", err.msg);
     else { em_compare_fprint(stdout, r, json); rc = 0; }
     free(img); free(r);
     em_model_free(&m);
     return rc;
 }
 
-int em_cmd_sim(int argc, char **argv); /* tools/cmd_sim.c */
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -463,5 +461,5 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
     if (!strcmp(cmd, "sim")) return em_cmd_sim(argc - 2, argv + 2);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
-    return die("unknown command '%s' (run, compare, sim, convert, sample-image)", cmd);
+    return em_cli_die("unknown command '%s' (run, compare, sim, convert, sample-image)", cmd);
 }
