@@ -35,7 +35,7 @@ $(BUILD)/src/hw/%.o: src/hw/%.c $(wildcard src/hw/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(HW_CFLAGS) -Isrc/hw -c $< -o $@
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
