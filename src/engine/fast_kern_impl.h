@@ -116,13 +116,23 @@ static inline void KN(storen)(float *p, vf v, int n) {
 #else
 #define EM_AINLINE static inline
 #endif
-EM_AINLINE void KN(ukern_rows)(const int mr, int K, const float *const *ap_in, const float *B, float *T) {
+#if defined(__GNUC__) || defined(__clang__)
+#define EM_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define EM_PREFETCH(p) ((void)(p))
+#endif
+EM_AINLINE void KN(ukern_rows)(const int mr, int K, const float *const *ap_in, const float *B, float *T,
+                               const float *pf) {
     const float *ap[MR];
     for (int i = 0; i < mr; i++) ap[i] = ap_in[i];
     vf acc[MR][NV];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = VZERO();
     for (int k = 0; k < K; k++) {
+        /* pf: the next panel ([K][NR]), fetched while this one computes
+         * (weights stream from memory: a hint only, no effect on results) */
+        if (pf)
+            for (int o = 0; o < NR; o += 16) EM_PREFETCH(pf + (size_t)k * NR + o);
         vf b[NV];
         for (int j = 0; j < NV; j++) b[j] = VLOAD(B + (size_t)k * NR + j * VL);
         for (int i = 0; i < mr; i++) {
@@ -134,26 +144,26 @@ EM_AINLINE void KN(ukern_rows)(const int mr, int K, const float *const *ap_in, c
         for (int j = 0; j < NV; j++) VSTORE(T + i * NR + j * VL, acc[i][j]);
 }
 
-static void KN(ukern)(int mr, int K, const float *const *ap, const float *B, float *T) {
+static void KN(ukern)(int mr, int K, const float *const *ap, const float *B, float *T, const float *pf) {
     switch (mr) {
 #if MR >= 12
-    case 12: KN(ukern_rows)(12, K, ap, B, T); break;
-    case 11: KN(ukern_rows)(11, K, ap, B, T); break;
-    case 10: KN(ukern_rows)(10, K, ap, B, T); break;
-    case 9: KN(ukern_rows)(9, K, ap, B, T); break;
+    case 12: KN(ukern_rows)(12, K, ap, B, T, pf); break;
+    case 11: KN(ukern_rows)(11, K, ap, B, T, pf); break;
+    case 10: KN(ukern_rows)(10, K, ap, B, T, pf); break;
+    case 9: KN(ukern_rows)(9, K, ap, B, T, pf); break;
 #endif
 #if MR >= 8
-    case 8: KN(ukern_rows)(8, K, ap, B, T); break;
-    case 7: KN(ukern_rows)(7, K, ap, B, T); break;
+    case 8: KN(ukern_rows)(8, K, ap, B, T, pf); break;
+    case 7: KN(ukern_rows)(7, K, ap, B, T, pf); break;
 #endif
 #if MR >= 6
-    case 6: KN(ukern_rows)(6, K, ap, B, T); break;
-    case 5: KN(ukern_rows)(5, K, ap, B, T); break;
+    case 6: KN(ukern_rows)(6, K, ap, B, T, pf); break;
+    case 5: KN(ukern_rows)(5, K, ap, B, T, pf); break;
 #endif
-    case 4: KN(ukern_rows)(4, K, ap, B, T); break;
-    case 3: KN(ukern_rows)(3, K, ap, B, T); break;
-    case 2: KN(ukern_rows)(2, K, ap, B, T); break;
-    default: KN(ukern_rows)(1, K, ap, B, T); break;
+    case 4: KN(ukern_rows)(4, K, ap, B, T, pf); break;
+    case 3: KN(ukern_rows)(3, K, ap, B, T, pf); break;
+    case 2: KN(ukern_rows)(2, K, ap, B, T, pf); break;
+    default: KN(ukern_rows)(1, K, ap, B, T, pf); break;
     }
 }
 
@@ -194,13 +204,15 @@ static void KN(gemm)(const em_gemm *g, int m0, int m1, int p0, int p1) {
     for (int p = p0; p < p1; p++) {
         const float *Bp = g->B + (size_t)p * (g->bstride ? g->bstride : (size_t)g->K * NR);
         int col0 = p * NR, ncols = g->N - col0 < NR ? g->N - col0 : NR;
+        /* during the first row tile, prefetch the next panel of B */
+        const float *pfp = (p + 1) * NR < g->N ? Bp + (g->bstride ? g->bstride : (size_t)g->K * NR) : NULL;
         for (int r = m0; r < m1; r += MR) {
             int mr = m1 - r < MR ? m1 - r : MR;
             for (int i = 0; i < mr; i++) {
                 int row = r + i;
                 ap[i] = g->A + (size_t)(g->arow ? g->arow[row] : row) * g->lda;
             }
-            KN(ukern)(mr, g->K, ap, Bp, T);
+            KN(ukern)(mr, g->K, ap, Bp, T, r == m0 ? pfp : NULL);
             KN(epilogue)(g, T, r, mr, col0, ncols);
         }
     }
