@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include "engine/engine.h"
 #include "engine/fast_kern.h"
 #include "engine/fast_threads.h"
@@ -42,9 +45,14 @@ static const char *prof_name[P_N] = {"layernorm", "qkv", "attn pack", "attention
 static double prof_ms[P_N];
 static double prof_t0;
 #include <time.h>
-static double prof_now(void) { /* this thread's CPU time: meaningful with --threads 1 on a busy machine */
+static double prof_now(void) { /* this thread's CPU time: meaningful with --threads 1 on a busy machine;
+                                * -DEM_FAST_PROFILE_WALL: wall time (for several threads) */
     struct timespec ts;
+#ifdef EM_FAST_PROFILE_WALL
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+#endif
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 #define PROF_START() (prof_t0 = prof_now())
@@ -177,6 +185,19 @@ static size_t lin_floats(const fast_engine *e, int N, int K) {
 
 static void fast_destroy(void *p);
 
+/* The weights (~100 MB) stream from memory on every image: on Linux, ask for
+ * transparent huge pages (2 MB) so the walk through them is not also a walk
+ * through the TLB.  Falls back to ordinary pages silently. */
+#define BIG_ALIGN ((size_t)2 << 20)
+static float *big_alloc(size_t floats) {
+    size_t bytes = (floats * sizeof(float) + BIG_ALIGN - 1) / BIG_ALIGN * BIG_ALIGN;
+    float *p = aligned_alloc(BIG_ALIGN, bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (p) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 static void *fast_create(const em_model *m, const em_session_opts *o, em_err *err) {
     const em_config *c = &m->cfg;
     const em_weights *w = &m->w;
@@ -219,7 +240,7 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
         for (int i = 0; i < 4; i++) wf += 36 * lin_floats(e, hc, i ? hc : D) + hc + 16;
         wf += lin_floats(e, c->task_channels[t], hc);
     }
-    e->wblock = aligned_alloc(64, wf * sizeof(float));
+    e->wblock = big_alloc(wf);
     if (!e->wblock) goto oom;
     float *wp = e->wblock;
     pack_linear(e, &wp, &e->patch, w->patch_w, w->patch_b, D, PP);
@@ -287,7 +308,7 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     A(big); A(big); A(wt); A(wt); A((size_t)(c->img_h / 2) * (c->img_w / 2) * cmax);
     if (o->trace) A(big);
 #undef A
-    e->ablock = aligned_alloc(64, af * sizeof(float));
+    e->ablock = big_alloc(af);
     if (!e->ablock) goto oom;
     memset(e->ablock, 0, af * sizeof(float));
     float *ap = e->ablock;
