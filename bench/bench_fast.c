@@ -148,7 +148,7 @@ static void bench_gemm(const em_fast_kern *k, em_pool *pool, int nthr, int blas,
         for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 17) * 0.01f - 0.08f;
         for (size_t i = 0; i < (size_t)Nn * K; i++) W[i] = (float)(i % 13) * 0.01f - 0.06f;
         em_fast_pack_b(W, Nn, K, K, k->nr, B);
-        em_gemm g = {M, Nn, K, A, K, NULL, B, 0, NULL, C, Nn, NULL, NULL, EM_EPI_STORE};
+        em_gemm g = {M, Nn, K, A, K, NULL, B, 0, NULL, C, Nn, NULL, NULL, EM_EPI_STORE, NULL};
         double fl = 2.0 * M * Nn * K;
         int reps = (int)(3e8 / fl) + 1;
         double own = 1e30, ob = 1e30;

@@ -65,7 +65,7 @@ static void test_gemm(const em_fast_kern *k) {
                             case EM_EPI_SCALE_ADD: *o = (float)(*o + cs[i] * acc); break;
                             }
                         }
-                    em_gemm g = {M, N, K, A, K, gather ? arow : NULL, B, 0, bias, C, N, crow, cs, epi};
+                    em_gemm g = {M, N, K, A, K, gather ? arow : NULL, B, 0, bias, C, N, crow, cs, epi, NULL};
                     /* split into uneven row / panel ranges */
                     int ms = M / 3 + 1, ps = np / 2 + 1;
                     for (int m0 = 0; m0 < M; m0 += ms)
@@ -99,7 +99,7 @@ static void test_gemm_split(const em_fast_kern *k) {
     float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
     fill(A, (size_t)M * K, 1); fill(W, (size_t)N * K, 1); fill(bias, N, 1);
     em_fast_pack_b(W, N, K, K, k->nr, B);
-    em_gemm g = {M, N, K, A, K, NULL, B, 0, bias, C1, N, NULL, NULL, EM_EPI_GELU};
+    em_gemm g = {M, N, K, A, K, NULL, B, 0, bias, C1, N, NULL, NULL, EM_EPI_GELU, NULL};
     k->gemm(&g, 0, M, 0, np);
     g.C = C2;
     for (int m = M - 1; m >= 0; m--)
@@ -149,9 +149,11 @@ static void test_layernorm(const em_fast_kern *k) {
 }
 
 static void test_attention(const em_fast_kern *k) {
-    static const int Ns[] = {1, 7, 64, 65, 129, 130, 33, 129};
-    static const int HDs[] = {64, 64, 64, 64, 64, 64, 20, 300};
-    for (int ni = 0; ni < 8; ni++) {
+    /* key blocks are EM_ATT_KB (160) long: 161, 321 and 330 take the online
+     * softmax across blocks, incl. 1- and 10-key tail blocks */
+    static const int Ns[] = {1, 7, 64, 65, 129, 130, 33, 129, 161, 321, 330};
+    static const int HDs[] = {64, 64, 64, 64, 64, 64, 20, 300, 64, 64, 20};
+    for (int ni = 0; ni < (int)(sizeof Ns / sizeof Ns[0]); ni++) {
         int N = Ns[ni], H = 3, hd = HDs[ni], D = H * hd, ldk = (N + 63) / 64 * 64, qb = em_att_qb(hd);
         size_t ps = em_attn_pack_floats(hd, ldk);
         float *qkv = malloc(sizeof(float) * ldk * 3 * D), *kp = malloc(sizeof(float) * H * ps), *vp = malloc(sizeof(float) * H * ps);
@@ -202,7 +204,7 @@ static void test_wino(const em_fast_kern *k) {
         k->wino_in(hwc, h, w, cin, V, psv, nt / 2, nt);
         for (int x = 0; x < 36; x++) {
             em_gemm g = {nt, cout, cin, V + x * psv, cin, NULL, Bp + x * pf, 0, NULL,
-                         M + x * psm, cout, NULL, NULL, EM_EPI_STORE};
+                         M + x * psm, cout, NULL, NULL, EM_EPI_STORE, NULL};
             k->gemm(&g, 0, nt, 0, np);
         }
         k->wino_out(M, psm, h, w, cout, bias, 1, out, 0, 1);

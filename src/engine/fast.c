@@ -29,6 +29,7 @@
 #define GEMM_MB_TILES 8 /* row tiles per GEMM chunk */
 #define GEMM_PG 2       /* column panels per GEMM chunk */
 #define ROWS_PER_CHUNK 16
+#define MOE_PG 4        /* column panels per expert fc1 chunk (longer prefetch runs) */
 
 typedef struct {
     const float *w, *b;  /* packed weights, padded bias */
@@ -459,6 +460,10 @@ static void moe_fc1_chunk(void *ctx, int ci, int tid) {
     em_gemm g = mkgemm(e->cnt[mc->e], He, D, e->h, D, &e->exp1[(size_t)j->mi * c->n_experts + mc->e],
                        e->hid + (size_t)e->off[mc->e] * He, He, EM_EPI_GELU);
     g.arow = e->tok + (size_t)mc->e * N;
+    /* the last panels of an expert: prefetch the next used expert's first */
+    if (mc->p1 == (He + e->nr - 1) / e->nr)
+        for (int x = mc->e + 1; x < c->n_experts; x++)
+            if (e->cnt[x]) { g.pfnext = e->exp1[(size_t)j->mi * c->n_experts + x].w; break; }
     e->k->gemm(&g, mc->m0, mc->m1, mc->p0, mc->p1);
 }
 
@@ -479,6 +484,8 @@ static void moe_fc2_chunk(void *ctx, int pg, int tid) {
                            &e->exp2[(size_t)j->mi * E + x], e->buf, D, EM_EPI_SCALE_ADD);
         g.crow = e->tok + (size_t)x * N;
         g.cscale = e->gsc + (size_t)x * N;
+        for (int y = x + 1; y < E; y++) /* next used expert's panels of this group */
+            if (e->cnt[y]) { g.pfnext = e->exp2[(size_t)j->mi * E + y].w + (size_t)p0 * He * e->nr; break; }
         e->k->gemm(&g, 0, e->cnt[x], p0, p1);
     }
     for (int t = 0; t < N; t++) {
@@ -529,13 +536,13 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
     for (int x = 0; x < E; x++) {
         e->off[x + 1] = e->off[x] + e->cnt[x];
         for (int m0 = 0; m0 < e->cnt[x]; m0 += mb)
-            for (int p0 = 0; p0 < np1; p0 += GEMM_PG) {
+            for (int p0 = 0; p0 < np1; p0 += MOE_PG) {
                 moe_chunk *mc = &e->mchunks[nc++];
                 mc->e = x;
                 mc->m0 = m0;
                 mc->m1 = m0 + mb < e->cnt[x] ? m0 + mb : e->cnt[x];
                 mc->p0 = p0;
-                mc->p1 = p0 + GEMM_PG < np1 ? p0 + GEMM_PG : np1;
+                mc->p1 = p0 + MOE_PG < np1 ? p0 + MOE_PG : np1;
             }
     }
     moe_job j = {e, mi, nc, (D + e->nr - 1) / e->nr};

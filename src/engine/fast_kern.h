@@ -36,6 +36,9 @@ typedef struct {
     const int32_t *crow; /* EM_EPI_SCALE_ADD: destination rows */
     const float *cscale; /* EM_EPI_SCALE_ADD: per-row scale */
     int epi;
+    const float *pfnext; /* optional: a panel ([K][nr]) to prefetch while the
+                            last panel of a call computes (the next one this
+                            thread will need); NULL: the following panel of B */
 } em_gemm;
 
 typedef struct {
@@ -85,9 +88,12 @@ const em_fast_kern *em_fast_kern_select(void);
 /* The set named name if this CPU and build support it, else NULL. */
 const em_fast_kern *em_fast_kern_by_name(const char *name);
 
-#define EM_ATT_QB 48
-#define EM_ATT_KB 64
-#define EM_ATT_OMAX (EM_ATT_QB * 256) /* floats of the output block kept per call */
+/* Query block 24 (four 6-row tiles; 3 heads x 6 blocks = 18 balanced chunks
+ * for 129 tokens); key block 160 (a multiple of every kernel's NR; 129 keys
+ * are one block: no online-softmax rescaling pass and no 1-key tail block). */
+#define EM_ATT_QB 24
+#define EM_ATT_KB 160
+#define EM_ATT_OMAX (48 * 256) /* floats of the output block kept per call */
 /* queries per attention call for head size hd (0 if hd > EM_ATT_OMAX) */
 static inline int em_att_qb(int hd) { return EM_ATT_OMAX / hd < EM_ATT_QB ? EM_ATT_OMAX / hd : EM_ATT_QB; }
 static inline size_t em_attn_pack_floats(int hd, int ldk) { return (size_t)(hd + 32) * ldk; }

@@ -205,7 +205,8 @@ static void KN(gemm)(const em_gemm *g, int m0, int m1, int p0, int p1) {
         const float *Bp = g->B + (size_t)p * (g->bstride ? g->bstride : (size_t)g->K * NR);
         int col0 = p * NR, ncols = g->N - col0 < NR ? g->N - col0 : NR;
         /* during the first row tile, prefetch the next panel of B */
-        const float *pfp = (p + 1) * NR < g->N ? Bp + (g->bstride ? g->bstride : (size_t)g->K * NR) : NULL;
+        const float *pfp = p + 1 == p1 && g->pfnext ? g->pfnext
+                           : (p + 1) * NR < g->N ? Bp + (g->bstride ? g->bstride : (size_t)g->K * NR) : NULL;
         for (int r = m0; r < m1; r += MR) {
             int mr = m1 - r < MR ? m1 - r : MR;
             for (int i = 0; i < mr; i++) {
@@ -283,7 +284,7 @@ static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const f
     for (int kb = 0; kb < N; kb += EM_ATT_KB) {
         int nk = N - kb < EM_ATT_KB ? N - kb : EM_ATT_KB;
         em_gemm gs = {nq, nk, hd, qkv + (size_t)q0 * 3 * D + h * hd, 3 * D, NULL,
-                      kp + (size_t)(kb / NR) * hd * NR, 0, NULL, S, EM_ATT_KB, NULL, NULL, EM_EPI_STORE};
+                      kp + (size_t)(kb / NR) * hd * NR, 0, NULL, S, EM_ATT_KB, NULL, NULL, EM_EPI_STORE, NULL};
         KN(gemm)(&gs, 0, nq, 0, (nk + NR - 1) / NR);
         for (int i = 0; i < nq; i++) {
             float *s = S + i * EM_ATT_KB, mb = s[0];
@@ -303,7 +304,7 @@ static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const f
             m[i] = mn;
         }
         em_gemm gv = {nq, hd, nk, S, EM_ATT_KB, NULL, vp + (size_t)kb * NR, (size_t)ldk * NR, NULL, O, hd,
-                      NULL, alpha, EM_EPI_RESCALE_ADD};
+                      NULL, alpha, EM_EPI_RESCALE_ADD, NULL};
         KN(gemm)(&gv, 0, nq, 0, (hd + NR - 1) / NR);
     }
     for (int i = 0; i < nq; i++) {
