@@ -69,6 +69,9 @@ mkdir -p "$T/dir"; cp "$T/sample.png" "$T/dir/a.png"; cp "$T/sample.png" "$T/dir
 $EM run --image "$T/dir" --task depth --engine ref --routing "$T/rr.bin" 2>"$T/err3"
 check "directory: one routing file per image" test -s "$T/rr.a.depth.bin" -a -s "$T/rr.b.depth.bin"
 check "directory: images/s reported" grep -q "images/s" "$T/err3"
+check "no progress bar when stderr is not a terminal" bash -c "! grep -q '\[#' '$T/err3'"
+script -qec "$EM run --image '$T/dir' --task depth --engine ref" /dev/null >"$T/tty" 2>&1
+check "progress bar when stderr is a terminal" grep -q '\[##############################\] 2/2' "$T/tty"
 
 # convert: the Edge-MoE directory and its safetensors give bit-identical results
 $EM convert "$SHARED" "$T/m.safetensors" 2>/dev/null
