@@ -159,7 +159,11 @@ static void test_attention(const em_fast_kern *k) {
         float *qkv = malloc(sizeof(float) * ldk * 3 * D), *kp = malloc(sizeof(float) * H * ps), *vp = malloc(sizeof(float) * H * ps);
         float *out = malloc(sizeof(float) * N * D), *want = malloc(sizeof(float) * N * D), *sc = malloc(sizeof(float) * N);
         fill(qkv, (size_t)N * 3 * D, 2);
-        for (int h = 0; h < H; h++) k->attn_pack(qkv, N, D, hd, h, (float)(1.0 / sqrt((double)hd)), kp + h * ps, vp + h * ps, ldk);
+        /* packed in two key ranges, as the engine does in parallel */
+        for (int h = 0; h < H; h++)
+            for (int t0 = 0; t0 < ldk; t0 += 64)
+                k->attn_pack(qkv, N, D, hd, h, (float)(1.0 / sqrt((double)hd)), kp + h * ps, vp + h * ps, ldk, t0,
+                             t0 + 64);
         em_ref_attention(qkv, N, H, hd, want, sc);
         for (int h = 0; h < H; h++)
             for (int q = 0; q < N; q += qb - h) {

@@ -389,13 +389,16 @@ typedef struct {
     fast_engine *e;
 } att_job;
 
-static void pack_chunk(void *ctx, int h, int tid) {
+/* chunk = (head, group of 64 keys): K and V of those keys into the panels
+ * (disjoint columns of K's panels, disjoint rows of V's) */
+static void pack_chunk(void *ctx, int ch, int tid) {
     (void)tid;
     fast_engine *e = ((att_job *)ctx)->e;
     const em_config *c = &e->m->cfg;
+    int ng = e->ldk / 64, h = ch / ng, t0 = (ch % ng) * 64;
     size_t ps = em_attn_pack_floats(c->head_dim, e->ldk);
     e->k->attn_pack(e->qkv_o, c->n_tok, c->dim, c->head_dim, h, (float)(1.0 / sqrt((double)c->head_dim)),
-                    e->kp + h * ps, e->vp + h * ps, e->ldk);
+                    e->kp + h * ps, e->vp + h * ps, e->ldk, t0, t0 + 64);
 }
 
 static void att_chunk(void *ctx, int ch, int tid) {
@@ -420,7 +423,7 @@ static void attention_part(fast_engine *e, int L) {
     PROF_END(P_QKV);
     att_job j = {e};
     PROF_START();
-    em_pool_run(e->pool, pack_chunk, &j, c->n_heads);
+    em_pool_run(e->pool, pack_chunk, &j, c->n_heads * (e->ldk / 64));
     PROF_END(P_PACK);
     PROF_START();
     int qb = em_att_qb(c->head_dim);
@@ -494,20 +497,24 @@ static void moe_fc2_chunk(void *ctx, int pg, int tid) {
     }
 }
 
-static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
-    const em_config *c = &e->m->cfg;
-    int N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k, He = c->expert_hidden;
-    em_gemm g = mkgemm(N, E, D, e->h, D, &e->gate[(size_t)mi * c->n_tasks + task], e->scores, E, EM_EPI_STORE);
-    PROF_START();
-    run_gemm(e, &g);
-    int32_t *route = out->routing + (size_t)mi * N * K;
-    float *gprob = out->gate_prob + (size_t)mi * N * K;
-    int32_t *count = out->expert_tokens + (size_t)mi * E;
-    memset(e->cnt, 0, (size_t)E * sizeof(int32_t));
-    for (int t = 0; t < N; t++) {
-        /* softmax in double as the reference does, top-k on the float
-         * probabilities (ties to the lower index) */
-        const float *s = e->scores + (size_t)t * E;
+typedef struct {
+    fast_engine *e;
+    em_gemm g;
+    int32_t *route;
+    float *gprob;
+} gate_job;
+
+/* tokens [16c, 16c + 16): gate scores, softmax in double as the reference
+ * does, top-k on the float probabilities (ties to the lower index) */
+static void gate_chunk(void *ctx, int ci, int tid) {
+    (void)tid;
+    gate_job *j = ctx;
+    const em_config *c = &j->e->m->cfg;
+    int N = c->n_tok, E = c->n_experts, K = c->top_k;
+    int t0 = ci * ROWS_PER_CHUNK, t1 = t0 + ROWS_PER_CHUNK < N ? t0 + ROWS_PER_CHUNK : N;
+    j->e->k->gemm(&j->g, t0, t1, 0, (E + j->e->nr - 1) / j->e->nr);
+    for (int t = t0; t < t1; t++) {
+        const float *s = j->e->scores + (size_t)t * E;
         float p[EM_MAX_EXPERTS];
         double ex[EM_MAX_EXPERTS], mx = s[0], sum = 0;
         for (int x = 1; x < E; x++) if (s[x] > mx) mx = s[x];
@@ -522,13 +529,32 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
                 if (!taken && (best < 0 || p[x] > p[best])) best = x;
             }
             idx[k] = best;
-            route[t * K + k] = best;
-            gprob[t * K + k] = p[best];
-            e->tok[(size_t)best * N + e->cnt[best]] = t;
-            e->gsc[(size_t)best * N + e->cnt[best]] = p[best];
-            e->cnt[best]++;
+            j->route[t * K + k] = best;
+            j->gprob[t * K + k] = p[best];
         }
     }
+}
+
+static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
+    const em_config *c = &e->m->cfg;
+    int N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k, He = c->expert_hidden;
+    gate_job gj;
+    gj.e = e;
+    gj.g = mkgemm(N, E, D, e->h, D, &e->gate[(size_t)mi * c->n_tasks + task], e->scores, E, EM_EPI_STORE);
+    gj.route = out->routing + (size_t)mi * N * K;
+    gj.gprob = out->gate_prob + (size_t)mi * N * K;
+    int32_t *count = out->expert_tokens + (size_t)mi * E;
+    PROF_START();
+    em_pool_run(e->pool, gate_chunk, &gj, (N + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+    /* per-expert queues in ascending token order */
+    memset(e->cnt, 0, (size_t)E * sizeof(int32_t));
+    for (int t = 0; t < N; t++)
+        for (int k = 0; k < K; k++) {
+            int best = gj.route[t * K + k];
+            e->tok[(size_t)best * N + e->cnt[best]] = t;
+            e->gsc[(size_t)best * N + e->cnt[best]] = gj.gprob[t * K + k];
+            e->cnt[best]++;
+        }
     memcpy(count, e->cnt, (size_t)E * sizeof(int32_t));
     /* queues laid out one after another in hid; fc1 chunks (expert, rows, panels) */
     int mb = e->k->mr * GEMM_MB_TILES, np1 = (He + e->nr - 1) / e->nr, nc = 0;

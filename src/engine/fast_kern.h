@@ -55,12 +55,13 @@ typedef struct {
     /* y[i] = exp(x[i]), n any */
     void (*exp)(const float *x, float *y, int n);
     /* Attention, head h, from qkv [N][3D] (q | k | v): attn_pack packs this
-     * head's keys (times scale) and values into kp, vp (em_attn_pack_floats
-     * each, ldk = N rounded up to 64); attention then computes queries
+     * head's keys [t0, t1) (times scale; t1 <= ldk, keys >= N as zeros) and
+     * values into kp, vp (em_attn_pack_floats each, ldk = N rounded up to 64;
+     * t0 a multiple of the kernel's nr); attention then computes queries
      * [q0, q1) (q1 - q0 <= em_att_qb(hd)) into out [N][D] columns h*hd.., keys
      * in blocks of 64 with the online softmax. */
     void (*attn_pack)(const float *qkv, int N, int D, int hd, int h, float scale, float *kp, float *vp,
-                      int ldk);
+                      int ldk, int t0, int t1);
     void (*attention)(const float *qkv, int N, int D, int hd, int h, const float *kp, const float *vp,
                       int ldk, float *out, int q0, int q1);
     /* Winograd F(4x4,3x3), pad 1, HWC layout.  Input transform of tiles

@@ -255,9 +255,9 @@ static void KN(layernorm)(const float *x, float *y, int d, const float *w, const
 /* kp: keys of head h as B panels, [ldk / NR][hd][NR] (K = hd, N = keys);
  * vp: values as B panels, [ceil(hd / NR)][ldk][NR] (K = keys, N = dims) */
 static void KN(attn_pack)(const float *qkv, int N, int D, int hd, int h, float scale, float *kp, float *vp,
-                          int ldk) {
+                          int ldk, int t0, int t1) {
     int ld = 3 * D;
-    for (int t = 0; t < ldk; t++) {
+    for (int t = t0; t < t1; t++) {
         float *dst = kp + (size_t)(t / NR) * hd * NR + t % NR;
         if (t < N) {
             const float *kr = qkv + (size_t)t * ld + D + h * hd;
@@ -268,7 +268,7 @@ static void KN(attn_pack)(const float *qkv, int N, int D, int hd, int h, float s
     }
     int npv = (hd + NR - 1) / NR;
     for (int p = 0; p < npv; p++)
-        for (int t = 0; t < ldk; t++) {
+        for (int t = t0; t < t1; t++) {
             float *dst = vp + ((size_t)p * ldk + t) * NR;
             for (int j = 0; j < NR; j++)
                 dst[j] = t < N && p * NR + j < hd ? qkv[(size_t)t * ld + 2 * D + h * hd + p * NR + j] : 0.0f;
