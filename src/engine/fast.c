@@ -29,6 +29,7 @@
 #define GEMM_MB_TILES 8 /* row tiles per GEMM chunk */
 #define GEMM_PG 2       /* column panels per GEMM chunk */
 #define ROWS_PER_CHUNK 16
+#define MOE2_PG 1       /* column panels per expert fc2 chunk (12 chunks for D = 192) */
 #define MOE_PG 4        /* column panels per expert fc1 chunk (longer prefetch runs) */
 
 typedef struct {
@@ -478,7 +479,7 @@ static void moe_fc2_chunk(void *ctx, int pg, int tid) {
     fast_engine *e = j->e;
     const em_config *c = &e->m->cfg;
     int D = c->dim, He = c->expert_hidden, N = c->n_tok, E = c->n_experts;
-    int p0 = pg * GEMM_PG, p1 = p0 + GEMM_PG < j->np ? p0 + GEMM_PG : j->np;
+    int p0 = pg * MOE2_PG, p1 = p0 + MOE2_PG < j->np ? p0 + MOE2_PG : j->np;
     int c0 = p0 * e->nr, c1 = p1 * e->nr < D ? p1 * e->nr : D;
     for (int t = 0; t < N; t++) memset(e->buf + (size_t)t * D + c0, 0, (size_t)(c1 - c0) * sizeof(float));
     for (int x = 0; x < E; x++) {
@@ -577,7 +578,7 @@ static void moe_mlp(fast_engine *e, int mi, int task, em_task_output *out) {
     em_pool_run(e->pool, moe_fc1_chunk, &j, nc);
     PROF_END(P_EFC1);
     PROF_START();
-    em_pool_run(e->pool, moe_fc2_chunk, &j, (j.np + GEMM_PG - 1) / GEMM_PG);
+    em_pool_run(e->pool, moe_fc2_chunk, &j, (j.np + MOE2_PG - 1) / MOE2_PG);
     PROF_END(P_EFC2);
 }
 

@@ -288,7 +288,15 @@ static void KN(attention)(const float *qkv, int N, int D, int hd, int h, const f
         KN(gemm)(&gs, 0, nq, 0, (nk + NR - 1) / NR);
         for (int i = 0; i < nq; i++) {
             float *s = S + i * EM_ATT_KB, mb = s[0];
-            for (int j = 1; j < nk; j++) mb = s[j] > mb ? s[j] : mb;
+            int j0 = 0;
+            if (nk >= VL) { /* max is exact: any order gives the same value */
+                vf vm = VLOAD(s);
+                for (j0 = VL; j0 + VL <= nk; j0 += VL) vm = VMAX(vm, VLOAD(s + j0));
+                float t[VL];
+                VSTORE(t, vm);
+                for (int u = 0; u < VL; u++) mb = t[u] > mb ? t[u] : mb;
+            }
+            for (int j = j0; j < nk; j++) mb = s[j] > mb ? s[j] : mb;
             float mn = mb > m[i] ? mb : m[i];
             alpha[i] = m[i] == -INFINITY ? 0.0f : expf(m[i] - mn);
             vf mv = VSET1(mn), acc = VZERO();
