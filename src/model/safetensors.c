@@ -509,39 +509,6 @@ out:
 
 /* ---- save ---- */
 
-typedef struct { char *p; size_t len, cap; int oom; } sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (w < 0) { b->oom = 1; return; }
-        if (b->p && (size_t)w < b->cap - b->len) { b->len += (size_t)w; return; }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)w + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) { b->oom = 1; return; }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-/* A JSON string literal. */
-static void sb_jstr(sbuf *b, const char *s) {
-    sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') sb_printf(b, "\\%c", ch);
-        else if (ch < 0x20) sb_printf(b, "\\u%04x", ch);
-        else sb_printf(b, "%c", ch);
-    }
-    sb_printf(b, "\"");
-}
-
 static int write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
 int em_model_save_safetensors(const em_model *m, const char *path, em_err *err) {
@@ -551,40 +518,43 @@ int em_model_save_safetensors(const em_model *m, const char *path, em_err *err) 
     if (em_config_to_json(&m->cfg, cfg, sizeof cfg) < 0)
         return em_error(err, EM_EARG, "%s: cannot encode the model config", path);
 
-    sbuf b = {0};
-    sb_printf(&b, "{\"__metadata__\":{\"format\":\"edgemoe\",\"edgemoe.config\":");
-    sb_jstr(&b, cfg);
-    sb_printf(&b, "}");
+    /* header: metadata then every tensor as F32, in table order */
+    cJSON *hdr = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(hdr, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "edgemoe");
+    cJSON_AddStringToObject(meta, "edgemoe.config", cfg);
     uint64_t off = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const em_tensor *t = &m->tensors[i];
-        sb_printf(&b, ",");
-        sb_jstr(&b, t->name);
-        sb_printf(&b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) sb_printf(&b, "%s%d", d ? "," : "", t->shape[d]);
-        sb_printf(&b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                  (unsigned long long)(off + (uint64_t)t->numel * 4));
+        cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddItemToObject(e, "shape", cJSON_CreateIntArray(t->shape, t->ndim));
+        double range[2] = {(double)off, (double)(off + (uint64_t)t->numel * 4)};
+        cJSON_AddItemToObject(e, "data_offsets", cJSON_CreateDoubleArray(range, 2));
         off += (uint64_t)t->numel * 4;
     }
-    sb_printf(&b, "}");
-    while (!b.oom && b.len % 8) sb_printf(&b, " ");
-    if (b.oom) { free(b.p); return em_error(err, EM_ENOMEM, "%s: out of memory building the header", path); }
+    char *json = cJSON_PrintUnformatted(hdr);
+    cJSON_Delete(hdr);
+    size_t jlen = json ? strlen(json) : 0, hlen = (jlen + 7) & ~(size_t)7;  /* padded with spaces */
+    char *head = json ? malloc(hlen) : NULL;
+    if (head) { memcpy(head, json, jlen); memset(head + jlen, ' ', hlen - jlen); }
+    free(json);
+    if (!head) return em_error(err, EM_ENOMEM, "%s: out of memory building the header", path);
 
     char tmp[1200];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        free(b.p);
+        free(head);
         return em_error(err, EM_EARG, "%s: path too long", path);
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         int e = errno;
-        free(b.p);
-        return em_error(err, EM_EIO, "%s: cannot create (%s)", tmp, strerror(e));
+        free(head);
+        return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(e));
     }
     uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)b.len >> (8 * i));
-    int ok = write_all(f, len8, 8) && write_all(f, b.p, b.len);
-    free(b.p);
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    int ok = write_all(f, len8, 8) && write_all(f, head, hlen);
+    free(head);
     int le = host_is_le();
     for (int i = 0; ok && i < m->n_tensors; i++) {
         const em_tensor *t = &m->tensors[i];
@@ -603,7 +573,7 @@ int em_model_save_safetensors(const em_model *m, const char *path, em_err *err) 
     if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
     if (!ok) {
         unlink(tmp);
-        return em_error(err, EM_EIO, "%s: write failed (%s)", tmp, strerror(e));
+        return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         e = errno;
