@@ -7,22 +7,9 @@ EM=$BUILD/edgemoe
 SHARED=${EM_SHARED_WEIGHTS:-../shared/m3vit-edgemoe}
 T=$(mktemp -d /tmp/em_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+. tests/cli_lib.sh
 size_is() { [ "$(stat -c %s "$1" 2>/dev/null)" = "$2" ]; }
 empty_dir() { [ -z "$(ls -A "$1" 2>/dev/null)" ]; }
-# expect_error NAME PATTERN CMD...: non-zero exit, exactly one stderr line matching PATTERN
-expect_error() {
-    local name=$1 pat=$2; shift 2
-    "$@" >"$T/stdout" 2>"$T/stderr"; local rc=$?
-    local lines; lines=$(wc -l <"$T/stderr")
-    if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$T/stderr"; then
-        pass "$name: rc=$rc: $(cat "$T/stderr")"
-    else
-        fail "$name: rc=$rc lines=$lines: $(head -c 300 "$T/stderr")"
-    fi
-}
 
 $EM sample-image "$T/sample.png"
 check "sample-image writes a PNG" bash -c "head -c 8 '$T/sample.png' | od -An -tx1 | grep -q '89 50 4e 47'"

@@ -8,19 +8,7 @@ BUILD=${BUILD:-build}
 EM=$BUILD/edgemoe
 T=$(mktemp -d /tmp/em_sim.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-expect_error() {
-    local name=$1 pat=$2; shift 2
-    "$@" >"$T/stdout" 2>"$T/stderr"; local rc=$?
-    local lines; lines=$(wc -l <"$T/stderr")
-    if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$T/stderr"; then
-        pass "$name: rc=$rc: $(cat "$T/stderr")"
-    else
-        fail "$name: rc=$rc lines=$lines: $(head -c 300 "$T/stderr")"
-    fi
-}
+. tests/cli_lib.sh
 $EM sample-image "$T/s.png"
 
 $EM sim --image "$T/s.png" >"$T/txt" 2>"$T/err"
