@@ -18,7 +18,8 @@ HW_CFLAGS  += $(SAN)
 LDFLAGS    += $(SAN)
 endif
 
-LIB_SRC := $(wildcard src/model/*.c src/engine/*.c src/heads/*.c src/image/*.c src/sim/*.c src/*.c)
+# every folder of src/ but hw/, which has its own flags
+LIB_SRC := $(filter-out src/hw/%,$(wildcard src/*/*.c)) $(wildcard src/*.c)
 HW_SRC  := $(wildcard src/hw/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(HW_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC := $(wildcard tools/*.c)

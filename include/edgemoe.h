@@ -183,6 +183,27 @@ const em_task_output *em_session_output(const em_session *s, int task);
  * in 0..255 becomes v/256.  out must hold c*h*w floats. */
 int em_image_load(const char *path, const em_config *c, float *out, em_err *err);
 
+
+/* ---- generated street scenes (src/scenes) ----
+ * Ground truth for training and evaluation: a pinhole camera looking down a
+ * procedurally generated street.  Class ids are the 7 Cityscapes categories. */
+enum {
+    EM_CLASS_IGNORE = -1,
+    EM_CLASS_FLAT = 0, EM_CLASS_CONSTRUCTION, EM_CLASS_OBJECT, EM_CLASS_NATURE,
+    EM_CLASS_SKY, EM_CLASS_HUMAN, EM_CLASS_VEHICLE,
+    EM_N_CLASSES
+};
+enum { EM_SPLIT_TRAIN = 0, EM_SPLIT_VAL = 1 };
+
+/* Renders scene `index` of (seed, split) at w x h.  Deterministic: the same
+ * arguments give the same bytes on any machine and thread count, and no
+ * (seed, index) of one split equals a scene of the other.  Outputs (any may
+ * be NULL): rgb [h][w][3] 8-bit colour; label [h][w] class id or
+ * EM_CLASS_IGNORE; depth [h][w] metres along the optical axis, 0 = invalid
+ * (sky).  Labels and depth come from each pixel's centre ray.  Thread-safe. */
+int em_scene_render(uint64_t seed, int split, uint64_t index, int w, int h,
+                    uint8_t *rgb, int8_t *label, float *depth, em_err *err);
+
 #ifdef __cplusplus
 }
 #endif
