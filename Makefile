@@ -7,9 +7,10 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -pthread
+# -fPIC: the same objects make the static and the shared library (python/)
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -pthread
 # hw/ is the synthesizable golden model: C99, pedantic, no libm.
-HW_CFLAGS := -std=c99 -pedantic -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-parameter $(CFLAGS)
+HW_CFLAGS := -std=c99 -pedantic -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-parameter $(CFLAGS) -fPIC
 LDLIBS  := -lpng -ljpeg -lcjson -lm -pthread
 SAN     ?=
 ifneq ($(SAN),)
@@ -30,19 +31,23 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 
 .PHONY: all test sanitize-test demo bench clean
-all: $(BUILD)/edgemoe $(TEST_BIN)
+all: $(BUILD)/edgemoe $(BUILD)/libedgemoe.so $(TEST_BIN)
 
-$(BUILD)/src/hw/%.o: src/hw/%.c $(wildcard src/hw/*.h)
+$(BUILD)/src/hw/%.o: src/hw/%.c $(wildcard src/hw/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(HW_CFLAGS) -Isrc/hw -c $< -o $@
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h tools/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h tools/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libedgemoe.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# the Python binding (python/edgemoe) loads this with ctypes
+$(BUILD)/libedgemoe.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/edgemoe: $(TOOL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libedgemoe.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

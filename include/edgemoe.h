@@ -136,6 +136,14 @@ int em_model_synthetic(em_model *m, const em_config *cfg, uint64_t seed, em_err 
 /* Checks every tensor is finite. */
 int em_model_check_finite(const em_model *m, em_err *err);
 
+/* The seed of the untrained synthetic model ("synthetic"). */
+#define EM_SYNTHETIC_SEED 20231029u
+/* A heap-allocated model, for bindings and tools: path is a model file or
+ * directory, or "synthetic" (or NULL) for the untrained synthetic model.
+ * NULL on failure (err says why).  em_model_close frees it. */
+em_model *em_model_open(const char *path, em_err *err);
+void em_model_close(em_model *m);
+
 /* ---- engines ---- */
 typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2 } em_engine_kind;
 const char *em_engine_name(em_engine_kind k);
@@ -182,6 +190,9 @@ const em_task_output *em_session_output(const em_session *s, int task);
  * image at the model size: PNG/JPEG are resized (see docs) and each pixel v
  * in 0..255 becomes v/256.  out must hold c*h*w floats. */
 int em_image_load(const char *path, const em_config *c, float *out, em_err *err);
+/* The same from 8-bit RGB in memory ([h][w][3]): resized as em_image_load
+ * does when w x h is not the model size, then v/256. */
+int em_image_from_rgb8(const uint8_t *rgb, int w, int h, const em_config *c, float *out, em_err *err);
 
 
 /* ---- generated street scenes (src/scenes) ----

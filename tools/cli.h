@@ -1,7 +1,6 @@
 /* Shared by the edgemoe subcommands (tools/edgemoe.c, tools/cmd_sim.c). */
 #ifndef EM_CLI_H
 #define EM_CLI_H
-#define EM_SYNTHETIC_SEED 20231029u  /* the untrained model used without --model */
 
 /* Prints "edgemoe: <message>" on stderr, removes the files this run wrote,
  * and returns 1 (the exit status). */

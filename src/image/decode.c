@@ -395,19 +395,29 @@ int em_image_load(const char *path, const em_config *c, float *out, em_err *err)
     fclose(f);
     if (rc != EM_OK) return rc;
 
-    if (img.w != c->img_w || img.h != c->img_h) {
-        em_rgb8 rs = {0, 0, NULL};
-        rc = em_rgb8_resize(&img, c->img_w, c->img_h, &rs, err);
-        em_rgb8_free(&img);
+    rc = em_image_from_rgb8(img.rgb, img.w, img.h, c, out, err);
+    em_rgb8_free(&img);
+    return rc;
+}
+
+int em_image_from_rgb8(const uint8_t *rgb, int w, int h, const em_config *c, float *out, em_err *err) {
+    if (!rgb || !c || !out) return em_error(err, EM_EARG, "em_image_from_rgb8: NULL argument");
+    if (c->img_c != 3) return em_error(err, EM_EARG, "RGB images have 3 channels, the model wants %d", c->img_c);
+    if (w <= 0 || h <= 0 || w > EM_IMG_MAX_SIDE || h > EM_IMG_MAX_SIDE)
+        return em_error(err, EM_ESHAPE, "image size %dx%d out of range 1..%d", w, h, EM_IMG_MAX_SIDE);
+    em_rgb8 rs = {0, 0, NULL};
+    if (w != c->img_w || h != c->img_h) {
+        em_rgb8 src = {w, h, (uint8_t *)rgb};
+        int rc = em_rgb8_resize(&src, c->img_w, c->img_h, &rs, err);
         if (rc != EM_OK) return rc;
-        img = rs;
+        rgb = rs.rgb;
     }
     const size_t hw = (size_t)c->img_h * c->img_w;
     for (size_t i = 0; i < hw; i++) {
-        out[i] = img.rgb[3 * i + 0] / 256.0f;
-        out[hw + i] = img.rgb[3 * i + 1] / 256.0f;
-        out[2 * hw + i] = img.rgb[3 * i + 2] / 256.0f;
+        out[i] = rgb[3 * i + 0] / 256.0f;
+        out[hw + i] = rgb[3 * i + 1] / 256.0f;
+        out[2 * hw + i] = rgb[3 * i + 2] / 256.0f;
     }
-    em_rgb8_free(&img);
+    em_rgb8_free(&rs);
     return EM_OK;
 }

@@ -325,3 +325,26 @@ int em_model_synthetic(em_model *m, const em_config *cfg, uint64_t seed, em_err 
     }
     return EM_OK;
 }
+
+/* ---- heap handle (bindings, tools) ---- */
+
+em_model *em_model_open(const char *path, em_err *err) {
+    em_model *m = calloc(1, sizeof *m);
+    if (!m) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
+    int rc;
+    if (!path || !strcmp(path, "synthetic")) {
+        em_config cfg;
+        em_config_default(&cfg);
+        rc = em_model_synthetic(m, &cfg, EM_SYNTHETIC_SEED, err);
+    } else {
+        rc = em_model_load(m, path, err);
+    }
+    if (rc) { free(m); return NULL; }
+    return m;
+}
+
+void em_model_close(em_model *m) {
+    if (!m) return;
+    em_model_free(m);
+    free(m);
+}
