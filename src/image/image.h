@@ -16,6 +16,10 @@ int em_rgb8_resize(const em_rgb8 *src, int w, int h, em_rgb8 *dst, em_err *err);
 /* Deterministic synthetic scene (sky, ground, objects) for the demo. */
 int em_image_sample(int w, int h, em_rgb8 *img, em_err *err);
 
+/* Gray PNG as stored (no scaling): want_depth 8 (class ids) or 16 (depth in
+ * mm); any other colour type or depth is refused.  *out [h][w] is malloc'd. */
+int em_png_read_gray(const char *path, int want_depth, int *w, int *h, uint16_t **out, em_err *err);
+
 /* PNG writers: written to a temporary name then renamed, so a failure leaves
  * no partial file. */
 int em_png_write_rgb8(const char *path, const uint8_t *rgb, int w, int h, em_err *err);
