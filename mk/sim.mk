@@ -13,3 +13,7 @@ $(BUILD)/simtrips/check_sim_trips_p%: tests/check_sim_trips.c src/engine/fixed.c
 
 .PHONY: sim-trips
 sim-trips: $(SIM_TRIP_BINS)
+
+# --board NAME finds boards/NAME.json: $EDGEMOE_BOARDS, ../boards next to
+# the executable, or this source tree's boards/ (compiled in here).
+$(BUILD)/src/sim/sim_config.o: CPPFLAGS += -DEM_BOARDS_DIR='"$(CURDIR)/boards"'

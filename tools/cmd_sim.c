@@ -1,15 +1,21 @@
 /* edgemoe sim: performance model of the Edge-MoE accelerator (docs/sim.md).
  *
- *   edgemoe sim [--model M] --image I [--task T] [--engine fixed|ref] [--json] [--svg FILE]
+ *   edgemoe sim [--model M] --image I [--task T] [--engine fixed|ref] [--board NAME|FILE]
+ *               [--json] [--svg FILE] [--trace FILE.json] [--sweep] [--cpu [--cpu-w-per-thread W]]
  *               [--clock-mhz F] [--attn-p P] [--tile IxO] [--axi-bits B] [--dram-gbps G]
- *               [--config FILE.json] [--sweep]
+ *               [--config FILE.json]
  *
  * Runs the fixed engine (the accelerator twin) on the image to get the real
- * expert queues of the task, then models the accelerator's latency, DRAM
- * traffic and DSP/BRAM use.  Every failure prints one line "edgemoe: ..."
- * on stderr and exits non-zero. */
+ * expert queues of the task, then models the accelerator on a board
+ * (boards/NAME.json; default zcu102 as the original was built): latency,
+ * DRAM traffic per port, DSP/BRAM/URAM use, energy (an estimate).  The
+ * board comes first, then --config, then the options.  Every failure prints
+ * one line "edgemoe: ..." on stderr and exits non-zero. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -21,11 +27,15 @@
 static void sim_usage(FILE *f)
 {
     fputs("usage: edgemoe sim [--model DIR|FILE.safetensors] --image PATH [--task NAME|all]\n"
-          "                   [--engine fixed|ref] [--json] [--svg FILE] [--sweep]\n"
+          "                   [--engine fixed|ref] [--board NAME|FILE.json] [--json] [--svg FILE]\n"
+          "                   [--trace FILE.json] [--sweep] [--cpu [--cpu-w-per-thread W] [--threads N]]\n"
           "                   [--clock-mhz F] [--attn-p P] [--tile IxO] [--axi-bits B] [--dram-gbps G]\n"
           "                   [--config FILE.json]\n"
           "Models the Edge-MoE accelerator on the routing of this image (docs/sim.md).\n"
-          "Defaults: 300 MHz, P = 4, tile 16x16, 256-bit AXI, 19.2 GB/s DRAM, routing from the fixed engine.\n", f);
+          "Boards: zcu102 (default: as the original was built, 128-bit PS ports), zcu102-ideal-256,\n"
+          "zcu104, kv260 (boards/NAME.json; $EDGEMOE_BOARDS overrides the folder) or a FILE.json.\n"
+          "--trace: Chrome trace-event JSON (Perfetto, chrome://tracing).  --cpu: time the fast\n"
+          "engine here and compare energy per image (both estimates).  P = 4, tile 16x16 by default.\n", f);
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -37,53 +47,94 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
     return 0;
 }
 
+static void tile_str(char *buf, size_t n, const em_sim_point *q)
+{
+    snprintf(buf, n, "%dx%d", q->tile_in, q->tile_out);
+}
+
+/* the fastest point that fits (the best of the board), -1 if none */
+static int best_point(const em_sim_point *pts, int n)
+{
+    int b = -1;
+    for (int i = 0; i < n; i++)
+        if (pts[i].fits && (b < 0 || pts[i].latency_ms < pts[b].latency_ms)) b = i;
+    return b;
+}
+
+static void print_point(const em_sim_point *q)
+{
+    char tile[16];
+    tile_str(tile, sizeof tile, q);
+    printf("P=%-2d tile %-5s %3.0f MHz input %-6s: %8.3f ms, %5.0f DSP, %5.0f BRAM18K, %3.0f URAM, %6.1f mJ/image (est.), "
+           "port-bound %2.0f%%", q->attn_p, tile, q->clock_mhz, q->input_buffered ? "onchip" : "reread", q->latency_ms, q->dsp,
+           q->bram18k, q->uram, q->energy_mj, 100 * q->port_bound_frac);
+}
+
 static void print_sweep(const em_sim_point *pts, int n, const em_sim_params *p)
 {
-    printf("design space: attn P x linear tile x clock (%d points); budget %d DSP, %d BRAM18K\n", n, p->dsp_budget,
-           p->bram_budget);
-    printf("%4s %6s %6s %10s %7s %8s  %s\n", "P", "tile", "MHz", "latency_ms", "DSP", "BRAM18K", "");
+    printf("design space on board %s: attn P x linear tile x clock x linear input (re-read per tile | kept on chip), %d points;\n"
+           "budget %d DSP, %d BRAM18K, %d URAM\n", p->board[0] ? p->board : "custom", n, p->dsp_budget, p->bram_budget, p->uram_budget);
+    printf("%4s %6s %6s %6s %10s %7s %8s %5s %8s %6s  %s\n", "P", "tile", "MHz", "input", "latency_ms", "DSP", "BRAM18K", "URAM",
+           "mJ(est)", "port%", "");
     for (int i = 0; i < n; i++) {
         const em_sim_point *q = &pts[i];
         char tile[16];
-        snprintf(tile, sizeof tile, "%dx%d", q->tile_in, q->tile_out);
-        printf("%4d %6s %6.0f %10.3f %7.0f %8.0f  %s%s%s%s\n", q->attn_p, tile, q->clock_mhz, q->latency_ms, q->dsp,
-               q->bram18k, q->fits ? "" : "does not fit", q->pareto ? "PARETO" : "",
+        tile_str(tile, sizeof tile, q);
+        printf("%4d %6s %6.0f %6s %10.3f %7.0f %8.0f %5.0f %8.1f %6.0f  %s%s%s%s\n", q->attn_p, tile, q->clock_mhz,
+               q->input_buffered ? "onchip" : "reread", q->latency_ms, q->dsp, q->bram18k, q->uram, q->energy_mj,
+               100 * q->port_bound_frac, q->fits ? "" : "does not fit", q->pareto ? "PARETO" : "",
                p->fmax_mhz > 0 && q->clock_mhz > p->fmax_mhz ? " (timing?)" : "", q->original ? " <- original" : "");
     }
-    printf("\nPareto set of the configurations that fit (latency vs DSP and BRAM18K):\n");
+    printf("\nPareto set of the configurations that fit %s (latency vs DSP, BRAM18K, URAM):\n", p->board[0] ? p->board : "the board");
     for (int i = 0; i < n; i++) {
-        const em_sim_point *q = &pts[i];
-        if (!q->pareto) continue;
-        printf("  P=%-2d tile %dx%-2d %3.0f MHz: %8.3f ms, %5.0f DSP, %5.0f BRAM18K%s\n", q->attn_p, q->tile_in, q->tile_out,
-               q->clock_mhz, q->latency_ms, q->dsp, q->bram18k, q->original ? "  <- original" : "");
+        if (!pts[i].pareto) continue;
+        printf("  ");
+        print_point(&pts[i]);
+        printf("%s\n", pts[i].original ? "  <- original" : "");
     }
+    int b = best_point(pts, n);
+    if (b >= 0) {
+        printf("fastest that fits: ");
+        print_point(&pts[b]);
+        printf("\n");
+    } else printf("no configuration of the sweep fits %s\n", p->board[0] ? p->board : "the board");
     if (p->fmax_mhz > 0)
         printf("(timing?): above the %.0f MHz Fmax that the original's synthesis estimated (SPEC 4); the model\n"
                "assumes the clock is met, its resources do not depend on the clock, so lower clocks are never on the front\n",
                p->fmax_mhz);
     for (int i = 0; i < n; i++)
         if (pts[i].original && !pts[i].pareto)
-            printf("  (the original, P=4 16x16 300 MHz: %.3f ms, %.0f DSP, %.0f BRAM18K, is %s)\n", pts[i].latency_ms,
+            printf("  (the original, P=4 16x16 300 MHz input re-read: %.3f ms, %.0f DSP, %.0f BRAM18K, is %s)\n", pts[i].latency_ms,
                    pts[i].dsp, pts[i].bram18k, pts[i].fits ? "dominated" : "over budget");
 }
 
 /* the sweep as one JSON object: every point, with fits / pareto / original */
-static int print_sweep_json(const em_sim_point *pts, int n, const char *task)
+static int print_sweep_json(const em_sim_point *pts, int n, const char *task, const em_sim_params *p)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "task", task);
+    cJSON_AddStringToObject(j, "board", p->board[0] ? p->board : "custom");
+    cJSON *bu = cJSON_AddObjectToObject(j, "budget");
+    cJSON_AddNumberToObject(bu, "dsp", p->dsp_budget);
+    cJSON_AddNumberToObject(bu, "bram18k", p->bram_budget);
+    cJSON_AddNumberToObject(bu, "uram", p->uram_budget);
+    cJSON_AddNumberToObject(j, "best", best_point(pts, n));
     cJSON *a = cJSON_AddArrayToObject(j, "points");
     for (int i = 0; i < n; i++) {
         const em_sim_point *q = &pts[i];
         cJSON *o = cJSON_CreateObject();
         char tile[16];
-        snprintf(tile, sizeof tile, "%dx%d", q->tile_in, q->tile_out);
+        tile_str(tile, sizeof tile, q);
         cJSON_AddNumberToObject(o, "attn_p", q->attn_p);
         cJSON_AddStringToObject(o, "tile", tile);
         cJSON_AddNumberToObject(o, "clock_mhz", q->clock_mhz);
+        cJSON_AddBoolToObject(o, "input_on_chip", q->input_buffered);
         cJSON_AddNumberToObject(o, "latency_ms", q->latency_ms);
         cJSON_AddNumberToObject(o, "dsp", q->dsp);
         cJSON_AddNumberToObject(o, "bram18k", q->bram18k);
+        cJSON_AddNumberToObject(o, "uram", q->uram);
+        cJSON_AddNumberToObject(o, "energy_mj", q->energy_mj);
+        cJSON_AddNumberToObject(o, "port_bound_frac", q->port_bound_frac);
         cJSON_AddBoolToObject(o, "fits", q->fits);
         cJSON_AddBoolToObject(o, "pareto", q->pareto);
         cJSON_AddBoolToObject(o, "original", q->original);
@@ -97,16 +148,76 @@ static int print_sweep_json(const em_sim_point *pts, int n, const char *task)
     return 0;
 }
 
+/* folder of the running executable (for boards/), "" if unknown */
+static void exe_dir(char *dir, size_t n)
+{
+    dir[0] = 0;
+    char buf[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (k <= 0) return;
+    buf[k] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash) return;
+    *slash = 0;
+    snprintf(dir, n, "%s", buf);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* The fast engine on this machine: the best backbone time of `runs` runs
+ * of one task (ms), measured, not modelled. */
+static int cpu_backbone_ms(const em_model *m, const float *img, int task, int threads, int runs, double *ms, em_err *err)
+{
+    em_session_opts o = {0};
+    o.engine = EM_ENGINE_FAST;
+    o.skip_head = 1;
+    o.threads = threads;
+    em_session *s = em_session_new(m, &o, err);
+    if (!s) return EM_EARG;
+    double best = 1e300;
+    int rc = EM_OK;
+    for (int i = 0; i < runs + 1 && !rc; i++) {   /* the first run warms caches and pages */
+        double t0 = now_ms();
+        rc = em_session_run(s, img, 1u << task, err);
+        double t = now_ms() - t0;
+        const em_task_output *out = em_session_output(s, task);
+        if (out && out->backbone_ms > 0) t = out->backbone_ms;
+        if (i > 0 && t < best) best = t;
+    }
+    em_session_free(s);
+    *ms = best;
+    return rc;
+}
+
 int em_cmd_sim(int argc, char **argv)
 {
     em_sim_params p;
     em_sim_params_default(&p);
-    const char *model = NULL, *image = NULL, *task = NULL, *svg = NULL, *config = NULL, *engine = "fixed";
-    int json = 0, sweep = 0;
-    /* --config first, so that the command-line options override it */
-    for (int i = 0; i + 1 < argc; i++)
+    const char *model = NULL, *image = NULL, *task = NULL, *svg = NULL, *trace = NULL, *config = NULL, *board = NULL;
+    const char *engine = "fixed";
+    int json = 0, sweep = 0, cpu = 0, threads = 2;
+    double cpu_w = 4.0;
+    /* the board, then --config, then the command-line options */
+    for (int i = 0; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--config")) config = argv[i + 1];
+        if (!strcmp(argv[i], "--board")) board = argv[i + 1];
+    }
     em_err err;
+    char dir[PATH_MAX], bpath[PATH_MAX + 64];
+    exe_dir(dir, sizeof dir);
+    if (board) {
+        if (em_sim_board_path(board, dir, bpath, sizeof bpath, &err) || em_sim_board_load(&p, bpath, &err))
+            return em_cli_die("%s", err.msg);
+    } else if (!em_sim_board_path("zcu102", dir, bpath, sizeof bpath, &err)) {
+        /* the default board's profile; without a boards folder the built-in
+         * defaults hold the same figures (tests/test_sim_board.c) */
+        if (em_sim_board_load(&p, bpath, &err)) return em_cli_die("%s", err.msg);
+    }
     if (config && em_sim_params_load_json(&p, config, &err)) return em_cli_die("%s", err.msg);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
@@ -118,9 +229,18 @@ int em_cmd_sim(int argc, char **argv)
         else if (!strcmp(o, "--task")) { NEED(); task = v; }
         else if (!strcmp(o, "--engine")) { NEED(); engine = v; }
         else if (!strcmp(o, "--svg")) { NEED(); svg = v; }
-        else if (!strcmp(o, "--config")) { NEED(); }
+        else if (!strcmp(o, "--trace")) { NEED(); trace = v; }
+        else if (!strcmp(o, "--config") || !strcmp(o, "--board")) { NEED(); }
         else if (!strcmp(o, "--json")) json = 1;
         else if (!strcmp(o, "--sweep")) sweep = 1;
+        else if (!strcmp(o, "--cpu")) cpu = 1;
+        else if (!strcmp(o, "--cpu-w-per-thread")) { NEED(); if (parse_num(o, v, 0.01, 1000, &d)) return 1; cpu_w = d; }
+        else if (!strcmp(o, "--threads")) {
+            NEED();
+            if (parse_num(o, v, 1, 256, &d)) return 1;
+            if (d != (int)d) return em_cli_die("--threads: '%s' is not an integer", v);
+            threads = (int)d;
+        }
         else if (!strcmp(o, "--clock-mhz")) { NEED(); if (parse_num(o, v, 1, 2000, &d)) return 1; p.clock_mhz = d; }
         else if (!strcmp(o, "--attn-p")) {
             NEED();
@@ -142,6 +262,7 @@ int em_cmd_sim(int argc, char **argv)
     }
     if (em_sim_params_check(&p, &err)) return em_cli_die("%s", err.msg);
     if (!image) return em_cli_die("sim: no --image given");
+    if (sweep && (trace || svg || cpu)) return em_cli_die("sim: --sweep does not combine with --trace, --svg or --cpu");
     em_session_opts opts = {0};
     if (em_engine_parse(engine, &opts.engine) || opts.engine == EM_ENGINE_FAST)
         return em_cli_die("sim: --engine must be fixed or ref (got '%s')", engine);
@@ -180,13 +301,13 @@ int em_cmd_sim(int argc, char **argv)
         if (!(mask >> t & 1)) continue;
         const em_task_output *o = em_session_output(s, t);
         if (sweep) {
-            const int max = 128;
+            const int max = EM_SIM_SWEEP_MAX;
             pts = calloc(max, sizeof *pts);
             if (!pts) { em_cli_die("out of memory"); goto done; }
             int n = em_sim_sweep(&p, c, o->expert_tokens, pts, max, &err);
             if (n < 0) { em_cli_die("%s", err.msg); goto done; }
             if (json) {
-                if (print_sweep_json(pts, n, c->task_name[t])) goto done;
+                if (print_sweep_json(pts, n, c->task_name[t], &p)) goto done;
             } else {
                 printf("task %s, image %s\n", c->task_name[t], image);
                 print_sweep(pts, n, &p);
@@ -195,14 +316,42 @@ int em_cmd_sim(int argc, char **argv)
             continue;
         }
         if (em_sim_run(&p, c, o->expert_tokens, r, &err)) { em_cli_die("%s", err.msg); goto done; }
+        /* CPU comparison: the fast engine measured here, its energy estimated
+         * as threads x a power figure per thread (docs/sim.md) */
+        double cpu_ms = 0, cpu_mj = 0;
+        if (cpu) {
+            if (cpu_backbone_ms(&m, img, t, threads, 5, &cpu_ms, &err)) { em_cli_die("%s", err.msg); goto done; }
+            cpu_mj = cpu_ms * threads * cpu_w;   /* ms x W = mJ */
+        }
         if (json) {
             char *js = em_sim_json(&p, c, r, c->task_name[t], em_engine_name(opts.engine));
-            if (!js) { em_cli_die("out of memory"); goto done; }
-            puts(js);
+            cJSON *j = js ? cJSON_Parse(js) : NULL;
             free(js);
+            if (!j) { em_cli_die("out of memory"); goto done; }
+            if (cpu) {
+                cJSON *cj = cJSON_AddObjectToObject(j, "cpu");
+                cJSON_AddStringToObject(cj, "note", "fast engine measured on this machine; energy = backbone ms x threads x W per thread (estimate)");
+                cJSON_AddNumberToObject(cj, "threads", threads);
+                cJSON_AddNumberToObject(cj, "w_per_thread", cpu_w);
+                cJSON_AddNumberToObject(cj, "backbone_ms", cpu_ms);
+                cJSON_AddNumberToObject(cj, "joules_per_image", cpu_mj * 1e-3);
+                cJSON_AddNumberToObject(cj, "images_per_joule", cpu_mj > 0 ? 1e3 / cpu_mj : 0);
+                cJSON_AddNumberToObject(cj, "fpga_over_cpu_images_per_joule", cpu_mj > 0 ? cpu_mj * 1e-3 / r->energy.total_j : 0);
+            }
+            char *out = cJSON_PrintUnformatted(j);
+            cJSON_Delete(j);
+            if (!out) { em_cli_die("out of memory"); goto done; }
+            puts(out);
+            free(out);
         } else {
             printf("task %s, image %s, routing from the %s engine\n", c->task_name[t], image, em_engine_name(opts.engine));
             em_sim_print(stdout, &p, c, r);
+            if (cpu)
+                printf("\nCPU comparison (energy an ESTIMATE): fast engine here, %d threads, backbone %.2f ms (best of 5, measured);\n"
+                       "  %.2f ms x %d threads x %.1f W per thread = %.1f mJ/image (%.2f images/J); the model's %s: %.1f mJ/image\n"
+                       "  (%.2f images/J): FPGA / CPU images per joule = %.2f\n",
+                       threads, cpu_ms, cpu_ms, threads, cpu_w, cpu_mj, 1e3 / cpu_mj, p.board[0] ? p.board : "board",
+                       r->energy.total_j * 1e3, r->energy.images_per_j, cpu_mj * 1e-3 / r->energy.total_j);
         }
         if (svg) {
             char title[300], path[1100];
@@ -214,6 +363,15 @@ int em_cmd_sim(int argc, char **argv)
                 snprintf(path, sizeof path, "%.*s.%s%s", cut, svg, c->task_name[t], dot ? dot : "");
             } else snprintf(path, sizeof path, "%s", svg);
             if (em_sim_write_svg(path, c, r, title, &err)) { em_cli_die("%s", err.msg); goto done; }
+        }
+        if (trace) {
+            char path[1100];
+            if (__builtin_popcount(mask) > 1) {
+                const char *dot = strrchr(trace, '.');
+                int cut = dot ? (int)(dot - trace) : (int)strlen(trace);
+                snprintf(path, sizeof path, "%.*s.%s%s", cut, trace, c->task_name[t], dot ? dot : "");
+            } else snprintf(path, sizeof path, "%s", trace);
+            if (em_sim_write_trace(path, &p, c, r, c->task_name[t], &err)) { em_cli_die("%s", err.msg); goto done; }
         }
     }
     fflush(stdout);

@@ -2,6 +2,7 @@
  * twin's dataflow, II/depth from SPEC 4, ping-pong weight tiles, DRAM per
  * AXI port.  See sim.h for the model and docs/sim.md for its assumptions. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/engine.h"
@@ -11,6 +12,9 @@ const char *const em_sim_loop_names[EM_SIM_NLOOPS] = {
     "embed", "ln_acc", "ln_out", "sqrt", "exp", "recip", "gelu", "weight_load", "bias_load",
     "linear_step", "linear_in", "linear_in_gathered", "linear_out", "linear_out_scaled",
     "kv_stream", "qk_step", "softmax", "av_step", "residual", "gate_softmax", "gate_dot"};
+
+const char *const em_sim_master_names[EM_SIM_NMASTERS] = {"inout1", "inout2", "inout3", "inout4", "weights"};
+const char *const em_sim_bound_names[EM_SIM_NBOUND] = {"compute", "port", "ddr", "latency"};
 
 const char *const em_sim_op_names[EM_SIM_NOPS] = {
     "embed", "ln1", "qkv", "qk", "av", "proj", "add1", "ln2", "fc1", "fc2",
@@ -37,13 +41,29 @@ void em_sim_params_default(em_sim_params *p)
         [EM_SIM_L_GATE_DOT] = {1, 20},
     };
     memset(p, 0, sizeof *p);
+    /* ZCU102 as the original was built (boards/zcu102.json: the sources) */
+    snprintf(p->board, sizeof p->board, "zcu102");
+    snprintf(p->part, sizeof p->part, "xczu9eg-ffvb1156-2-e");
     p->clock_mhz = 300;
     p->attn_p = 4;
     p->tile_in = p->tile_out = 16;
     p->axi_bits = 256;
+    /* vivado.tcl: inout1 -> HPC1, inout2/3/4 -> HP0/1/2, weights -> HPC0,
+     * each through a SmartConnect (256 -> 128 bits), all clocked by pl_clk0 */
+    static const char *const port_of[EM_SIM_NMASTERS] = {"HPC1_FPD", "HP0_FPD", "HP1_FPD", "HP2_FPD", "HPC0_FPD"};
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        em_sim_port *q = &p->port[i];
+        snprintf(q->name, sizeof q->name, "%s", port_of[i]);
+        q->bits = 128;
+        q->clock_mhz = 0;
+        q->efficiency = 0.9;
+        q->latency_ns = strncmp(port_of[i], "HPC", 3) ? 200 : 250;   /* HPC: through the CCI-400 */
+    }
     p->dram_gbps = 19.2;
+    p->dram_efficiency = 0.75;
+    p->dram_activate_ns = 7.5;
     p->port_gbps = 0;
-    p->dram_latency_ns = 150;
+    p->dram_latency_ns = 200;
     p->burst_beats = 16;
     p->outstanding = 16;
     p->ln_token_overlap = 1;
@@ -62,7 +82,15 @@ void em_sim_params_default(em_sim_params *p)
     p->lutram_max_depth = 32;
     p->dsp_budget = 2520;
     p->bram_budget = 1824;
+    p->uram_budget = 0;
+    p->lut_budget = 274080;
     p->fmax_mhz = 275;
+    p->static_w = 3.5;
+    p->pj_dsp_op = 2.5;
+    p->pj_bram_access = 5;
+    p->pj_uram_access = 15;
+    p->pj_dram_byte = 150;
+    p->pj_fabric_cycle = 5000;
 }
 
 int em_sim_params_check(const em_sim_params *p, em_err *err)
@@ -73,8 +101,25 @@ int em_sim_params_check(const em_sim_params *p, em_err *err)
         return em_error(err, EM_EARG, "sim: tile %dx%d out of range (1..256 each)", p->tile_in, p->tile_out);
     if (p->axi_bits < 32 || p->axi_bits > 1024 || (p->axi_bits & (p->axi_bits - 1)))
         return em_error(err, EM_EARG, "sim: axi-bits %d must be a power of two in 32..1024", p->axi_bits);
-    if (!(p->dram_gbps > 0)) return em_error(err, EM_EARG, "sim: dram-gbps must be > 0");
-    if (p->port_gbps < 0 || p->dram_latency_ns < 0) return em_error(err, EM_EARG, "sim: port_gbps and dram_latency_ns must be >= 0");
+    if (!(p->dram_gbps > 0 && p->dram_gbps < 1e4)) return em_error(err, EM_EARG, "sim: dram_gbps %g out of range (0, 10000)", p->dram_gbps);
+    if (!(p->dram_efficiency > 0 && p->dram_efficiency <= 1))
+        return em_error(err, EM_EARG, "sim: dram_efficiency %g out of range (0, 1]", p->dram_efficiency);
+    if (!(p->port_gbps >= 0 && p->dram_latency_ns >= 0 && p->dram_latency_ns < 1e6 && p->dram_activate_ns >= 0 && p->dram_activate_ns < 1e6))
+        return em_error(err, EM_EARG, "sim: port_gbps, dram_latency_ns and dram_activate_ns must be >= 0 (and sane)");
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        const em_sim_port *q = &p->port[i];
+        if (!q->name[0]) return em_error(err, EM_EARG, "sim: master %s has no PS port", em_sim_master_names[i]);
+        if (q->bits < 8 || q->bits > 1024 || (q->bits & (q->bits - 1)))
+            return em_error(err, EM_EARG, "sim: port %s: bits %d must be a power of two in 8..1024", q->name, q->bits);
+        if (!(q->clock_mhz >= 0 && q->clock_mhz < 2000)) return em_error(err, EM_EARG, "sim: port %s: clock %g MHz out of range [0, 2000)", q->name, q->clock_mhz);
+        if (!(q->efficiency > 0 && q->efficiency <= 1)) return em_error(err, EM_EARG, "sim: port %s: efficiency %g out of range (0, 1]", q->name, q->efficiency);
+        if (!(q->latency_ns >= 0 && q->latency_ns < 1e6)) return em_error(err, EM_EARG, "sim: port %s: latency_ns %g out of range", q->name, q->latency_ns);
+    }
+    if (p->dsp_budget < 1 || p->bram_budget < 0 || p->uram_budget < 0 || p->lut_budget < 0)
+        return em_error(err, EM_EARG, "sim: budgets must be >= 0 (DSP >= 1)");
+    const double en[] = {p->static_w, p->pj_dsp_op, p->pj_bram_access, p->pj_uram_access, p->pj_dram_byte, p->pj_fabric_cycle};
+    for (size_t i = 0; i < sizeof en / sizeof *en; i++)
+        if (!(en[i] >= 0 && en[i] < 1e9)) return em_error(err, EM_EARG, "sim: energy coefficients must be >= 0 and finite");
     if (p->burst_beats < 1 || p->outstanding < 1) return em_error(err, EM_EARG, "sim: burst_beats and outstanding must be >= 1");
     if (p->gate_lanes < 1) return em_error(err, EM_EARG, "sim: gate_lanes must be >= 1");
     for (int i = 0; i < EM_SIM_NLOOPS; i++)
@@ -83,52 +128,112 @@ int em_sim_params_check(const em_sim_params *p, em_err *err)
     return EM_OK;
 }
 
-/* ---- DRAM ---- */
+/* ---- DRAM: master -> PS port -> DDR controller ---- */
 
-typedef struct { double bytes[EM_SIM_NPORTS], bursts[EM_SIM_NPORTS]; } mem_t;
+enum { RD = 0, WR = 1 };
+/* bytes read and written per master in one phase, bursts and contiguous
+ * segments (each segment that does not follow the previous one opens a DDR
+ * row) */
+typedef struct { double b[2][EM_SIM_NMASTERS], bursts[EM_SIM_NMASTERS], segs[EM_SIM_NMASTERS]; } mem_t;
 
 static double cdiv(double a, double b) { return ceil(a / b); }
 static double dmax(double a, double b) { return a > b ? a : b; }
 
-/* n segments of seg bytes each (each segment contiguous) on a port */
-static void mem_add(const em_sim_params *p, mem_t *m, int port, double n, double seg)
+/* n segments of seg bytes each (each contiguous) read or written by a master */
+static void mem_add(const em_sim_params *p, mem_t *m, int master, int dir, double n, double seg)
 {
     if (n <= 0 || seg <= 0) return;
-    m->bytes[port] += n * seg;
-    m->bursts[port] += n * cdiv(seg, (double)p->burst_beats * p->axi_bits / 8);
+    m->b[dir][master] += n * seg;
+    m->bursts[master] += n * cdiv(seg, (double)p->burst_beats * p->axi_bits / 8);
+    m->segs[master] += n;
 }
 
-/* Cycles to move m: each port at most axi_bits/8 per cycle (and port_gbps),
- * all of them together at most dram_gbps; a port keeps `outstanding`
- * bursts in flight, so latency is hidden unless there are too many short
- * bursts; the first burst's latency is paid once per phase. */
-static double mem_cycles(const em_sim_params *p, const mem_t *m)
+static void mem_merge(mem_t *a, const mem_t *b)
 {
-    const double clk = p->clock_mhz * 1e6, lat = p->dram_latency_ns * 1e-9;
-    double port = p->axi_bits / 8.0 * clk;
-    if (p->port_gbps > 0 && p->port_gbps * 1e9 < port) port = p->port_gbps * 1e9;
-    double t = 0, total = 0;
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        a->b[RD][i] += b->b[RD][i]; a->b[WR][i] += b->b[WR][i];
+        a->bursts[i] += b->bursts[i]; a->segs[i] += b->segs[i];
+    }
+}
+
+static double port_clock_hz(const em_sim_params *p, const em_sim_port *q)
+{
+    return (q->clock_mhz > 0 ? q->clock_mhz : p->clock_mhz) * 1e6;
+}
+static double port_latency_s(const em_sim_params *p, const em_sim_port *q)
+{
+    return (q->latency_ns > 0 ? q->latency_ns : p->dram_latency_ns) * 1e-9;
+}
+/* sustained bytes/s of a PS port */
+static double port_bw(const em_sim_params *p, const em_sim_port *q)
+{
+    double bw = q->bits / 8.0 * port_clock_hz(p, q) * q->efficiency;
+    if (p->port_gbps > 0 && p->port_gbps * 1e9 < bw) bw = p->port_gbps * 1e9;
+    return bw;
+}
+
+/* Seconds to move m, and what limits it: the kernel's masters (axi_bits per
+ * cycle each way: AXI reads and writes have separate channels), the PS ports
+ * (the masters on one port share its bits x clock x efficiency, each way),
+ * the DDR controller (reads and writes together at dram_gbps x efficiency,
+ * plus dram_activate_ns per scattered segment), latency (a master keeps
+ * `outstanding` bursts in flight).  The round trip of the slowest port is
+ * paid once per phase. */
+static double mem_seconds(const em_sim_params *p, const mem_t *m, int *bound, int *bound_master)
+{
+    const double kbw = p->axi_bits / 8.0 * p->clock_mhz * 1e6;
+    double t = 0, total = 0, segs = 0, lat = 0;
     int any = 0;
-    for (int i = 0; i < EM_SIM_NPORTS; i++) {
-        if (m->bytes[i] <= 0) continue;
+    *bound = EM_SIM_B_COMPUTE; *bound_master = -1;
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        const double rd = m->b[RD][i], wr = m->b[WR][i];
+        if (rd + wr <= 0) continue;
         any = 1;
-        total += m->bytes[i];
-        t = dmax(t, dmax(m->bytes[i] / port, m->bursts[i] * lat / p->outstanding));
+        total += rd + wr;
+        segs += m->segs[i];
+        const double li = port_latency_s(p, &p->port[i]);
+        lat = dmax(lat, li);
+        const double tk = dmax(rd, wr) / kbw;
+        if (tk > t) { t = tk; *bound = EM_SIM_B_PORT; *bound_master = i; }
+        const double tl = m->bursts[i] * li / p->outstanding;
+        if (tl > t) { t = tl; *bound = EM_SIM_B_LATENCY; *bound_master = i; }
+        /* the PS port, shared with the other masters that name it */
+        double prd = 0, pwr = 0;
+        int first = 1;
+        for (int j = 0; j < EM_SIM_NMASTERS; j++) {
+            if (strcmp(p->port[j].name, p->port[i].name)) continue;
+            if (j < i && m->b[RD][j] + m->b[WR][j] > 0) first = 0;   /* counted with that master */
+            prd += m->b[RD][j]; pwr += m->b[WR][j];
+        }
+        if (!first) continue;
+        const double tp = dmax(prd, pwr) / port_bw(p, &p->port[i]);
+        if (tp > t) { t = tp; *bound = EM_SIM_B_PORT; *bound_master = i; }
     }
     if (!any) return 0;
-    t = dmax(t, total / (p->dram_gbps * 1e9)) + lat;
-    return t * clk;
+    const double td = total / (p->dram_gbps * 1e9 * p->dram_efficiency) + segs * p->dram_activate_ns * 1e-9;
+    if (td > t) { t = td; *bound = EM_SIM_B_DDR; *bound_master = -1; }
+    return t + lat;
 }
 
 /* One phase: compute and its DRAM traffic overlap. */
 static void phase(const em_sim_params *p, em_sim_cost *c, double compute, const mem_t *m)
 {
-    double mc = m ? mem_cycles(p, m) : 0;
+    int bound = EM_SIM_B_COMPUTE, bm = -1;
+    const double mc = m ? mem_seconds(p, m, &bound, &bm) * p->clock_mhz * 1e6 : 0;
+    const double cyc = dmax(compute, mc);
     c->compute_cycles += compute;
-    c->cycles += dmax(compute, mc);
+    c->cycles += cyc;
+    c->phases += 1;
+    if (mc <= compute) bound = EM_SIM_B_COMPUTE;
+    c->bound[bound] += cyc;
+    if (bound == EM_SIM_B_PORT) { c->port_bound[bm] += cyc; c->port_bound_phases += 1; }
     if (m) {
-        c->bytes_w += m->bytes[EM_SIM_PORT_W];
-        for (int i = 1; i < EM_SIM_NPORTS; i++) c->bytes_act += m->bytes[i];
+        for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+            c->bytes_rd[i] += m->b[RD][i];
+            c->bytes_wr[i] += m->b[WR][i];
+            if (i == EM_SIM_M_WEIGHTS) c->bytes_w += m->b[RD][i] + m->b[WR][i];
+            else c->bytes_act += m->b[RD][i] + m->b[WR][i];
+        }
     }
 }
 
@@ -136,11 +241,17 @@ static void cost_add(em_sim_cost *a, const em_sim_cost *b)
 {
     a->cycles += b->cycles; a->compute_cycles += b->compute_cycles;
     a->bytes_w += b->bytes_w; a->bytes_act += b->bytes_act;
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        a->bytes_rd[i] += b->bytes_rd[i]; a->bytes_wr[i] += b->bytes_wr[i];
+        a->port_bound[i] += b->port_bound[i];
+    }
+    for (int i = 0; i < EM_SIM_NBOUND; i++) a->bound[i] += b->bound[i];
+    a->phases += b->phases; a->port_bound_phases += b->port_bound_phases;
 }
 
 #define II(id) ((double)p->loop[id].ii)
 #define DP(id) ((double)p->loop[id].depth)
-/* a loop over 8-value blocks moving through an AXI port narrower than
+/* a loop over 8-value blocks moving through a kernel master narrower than
  * 256 bits needs 256/axi_bits beats per block */
 static double blk_ii(const em_sim_params *p, int id)
 {
@@ -151,6 +262,11 @@ static double blk_ii(const em_sim_params *p, int id)
 typedef uint64_t trips_t[HW_NTRIPS];
 static void trip(trips_t *t, int loop, double n) { if (t) (*t)[loop] += (uint64_t)llround(n); }
 
+/* the original's buffers on its masters (sim.h) */
+enum { M_TMP1 = EM_SIM_M_INOUT1, M_SCORES = EM_SIM_M_INOUT1, M_IMAGE = EM_SIM_M_INOUT1,
+       M_X = EM_SIM_M_INOUT2, M_TMP2 = EM_SIM_M_INOUT2, M_TMP3 = EM_SIM_M_INOUT3,
+       M_HIDDEN = EM_SIM_M_INOUT4, M_SMINFO = EM_SIM_M_INOUT4, M_W = EM_SIM_M_WEIGHTS };
+
 /* ---- ops ---- */
 
 static void op_embed(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
@@ -159,11 +275,11 @@ static void op_embed(const em_sim_params *p, const em_config *c, em_sim_cost *k,
     double T = (double)c->img_c * c->img_h * cdiv(c->grid_w, 2) * DB;
     trip(t, HW_TRIP_EMBED, T);
     mem_t m = {0};
-    mem_add(p, &m, EM_SIM_PORT_MISC, c->img_c, (double)c->img_h * c->img_w);      /* pixels, 8 bit */
-    mem_add(p, &m, EM_SIM_PORT_W, 1, N * D * 4);                                   /* pos_embed */
+    mem_add(p, &m, M_IMAGE, RD, c->img_c, (double)c->img_h * c->img_w);      /* pixels, 8 bit */
+    mem_add(p, &m, M_W, RD, 1, N * D * 4);                                      /* pos_embed */
     if (!p->embed_weights_resident)
-        mem_add(p, &m, EM_SIM_PORT_W, 1, D * c->img_c * c->patch * c->patch * 2 + D * 2);
-    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
+        mem_add(p, &m, M_W, RD, 1, D * c->img_c * c->patch * c->patch * 2 + D * 2);
+    mem_add(p, &m, M_X, WR, 1, N * D * 4);
     phase(p, k, T * II(EM_SIM_L_EMBED) + DP(EM_SIM_L_EMBED), &m);
 }
 
@@ -177,16 +293,18 @@ static void op_ln(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
     trip(t, HW_TRIP_LN_TOK, N);
     trip(t, HW_TRIP_LN_OUT, N * DB);
     mem_t m = {0};
-    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
-    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
-    mem_add(p, &m, EM_SIM_PORT_W, 2, D * 2);
+    mem_add(p, &m, M_X, RD, 1, N * D * 4);
+    mem_add(p, &m, M_TMP1, WR, 1, N * D * 4);
+    mem_add(p, &m, M_W, RD, 2, D * 2);
     phase(p, k, cyc, &m);
 }
 
-enum { LF_GELU = 1, LF_GATHER = 2, LF_SCALE = 4 };
+enum { LF_GELU = 1, LF_GATHER = 2, LF_SCALE = 4, LF_QKV = 8 };
 
-/* One call of the unified linear unit: R rows, I inputs, O outputs. */
-static void op_linear(const em_sim_params *p, double R, double I, double O, int flags,
+/* One call of the unified linear unit: R rows, I inputs, O outputs, input
+ * on master in_m, output on out_m (LF_QKV: the k third of the columns on
+ * tmp3, as the original writes k there). */
+static void op_linear(const em_sim_params *p, double R, double I, double O, int flags, int in_m, int out_m,
                       em_sim_cost *k, trips_t *t)
 {
     if (R <= 0) return;
@@ -202,7 +320,7 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
 
     if (p->linear_input_buffered) {    /* input read once into an on-chip buffer */
         mem_t m = {0};
-        mem_add(p, &m, EM_SIM_PORT_IN, in_seg_n, in_seg);
+        mem_add(p, &m, in_m, RD, in_seg_n, in_seg);
         phase(p, k, R * in_blk * ii_in + d_in, &m);
         trip(t, HW_TRIP_LIN_IN, R * in_blk);
     }
@@ -214,13 +332,13 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
         const double load = wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD) + bbeats * II(EM_SIM_L_BLOAD) +
                             DP(EM_SIM_L_BLOAD);
         mem_t lm = {0};
-        mem_add(p, &lm, EM_SIM_PORT_W, 1, o_t * I * 2);
-        mem_add(p, &lm, EM_SIM_PORT_W, 1, o_t * 2);
+        mem_add(p, &lm, M_W, RD, 1, o_t * I * 2);
+        mem_add(p, &lm, M_W, RD, 1, o_t * 2);
         trip(t, HW_TRIP_WLOAD, wbeats);
         trip(t, HW_TRIP_BLOAD, bbeats);
         if (ot == 0) phase(p, k, load, &lm);           /* the first load is exposed */
         else {                                         /* load of tile ot || compute of ot-1 */
-            for (int i = 0; i < EM_SIM_NPORTS; i++) { prev_m.bytes[i] += lm.bytes[i]; prev_m.bursts[i] += lm.bursts[i]; }
+            mem_merge(&prev_m, &lm);
             phase(p, k, dmax(prev_load, load), &prev_m);
         }
         /* compute of tile ot: input stream || tile steps || output stream */
@@ -231,10 +349,12 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
         trip(t, HW_TRIP_LIN_IN, in_tr);
         trip(t, HW_TRIP_LIN_STEP, steps);
         trip(t, HW_TRIP_LIN_OUT, out_blk);
+        const double col = ot * TO, D3 = O / 3;
+        const int om = (flags & LF_QKV) && col >= D3 && col < 2 * D3 ? M_TMP3 : out_m;
         memset(&prev_m, 0, sizeof prev_m);
-        if (!p->linear_input_buffered) mem_add(p, &prev_m, EM_SIM_PORT_IN, in_seg_n, in_seg);
-        mem_add(p, &prev_m, EM_SIM_PORT_OUT, R, o_t * 4);                      /* a TO-wide column slice per row */
-        if (flags & LF_SCALE) mem_add(p, &prev_m, EM_SIM_PORT_IN2, R, o_t * 4);  /* read-modify-write */
+        if (!p->linear_input_buffered) mem_add(p, &prev_m, in_m, RD, in_seg_n, in_seg);
+        mem_add(p, &prev_m, om, WR, R, o_t * 4);                      /* a TO-wide column slice per row */
+        if (flags & LF_SCALE) mem_add(p, &prev_m, om, RD, R, o_t * 4);  /* read-modify-write */
         prev_load = comp;
     }
     phase(p, k, prev_load, &prev_m);                   /* compute of the last tile */
@@ -253,10 +373,10 @@ static void op_qk(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
         double cyc = dmax(steps, sm) + DP(EM_SIM_L_KV) + DP(EM_SIM_L_QK_STEP) + DP(EM_SIM_L_SOFTMAX) +
                      H * qv * II(EM_SIM_L_RECIP) + DP(EM_SIM_L_RECIP);
         mem_t m = {0};
-        mem_add(p, &m, EM_SIM_PORT_IN, N, D * 4);          /* K rows (stride 3D) */
-        mem_add(p, &m, EM_SIM_PORT_IN, qv, D * 4);         /* the group's queries */
-        mem_add(p, &m, EM_SIM_PORT_OUT, H * qv, N * 4);    /* raw scores */
-        mem_add(p, &m, EM_SIM_PORT_OUT, 1, qv * H * 2 * 4); /* R, m */
+        mem_add(p, &m, M_TMP3, RD, N, D * 4);          /* K rows (stride 3D) */
+        mem_add(p, &m, M_TMP2, RD, qv, D * 4);         /* the group's queries */
+        mem_add(p, &m, M_SCORES, WR, H * qv, N * 4);   /* raw scores */
+        mem_add(p, &m, M_SMINFO, WR, 1, qv * H * 2 * 4); /* R, m */
         phase(p, k, cyc, &m);
         trip(t, HW_TRIP_Q, qv * DB);
         trip(t, HW_TRIP_KV, N * DB);
@@ -276,10 +396,10 @@ static void op_av(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
                      DP(EM_SIM_L_EXP) + DP(EM_SIM_L_AV_STEP) + qv * DB * blk_ii(p, EM_SIM_L_LIN_OUT) +
                      DP(EM_SIM_L_LIN_OUT);
         mem_t m = {0};
-        mem_add(p, &m, EM_SIM_PORT_IN, N, D * 4);           /* V rows */
-        mem_add(p, &m, EM_SIM_PORT_IN2, H * qv, N * 4);     /* scores */
-        mem_add(p, &m, EM_SIM_PORT_IN2, 1, qv * H * 2 * 4); /* R, m */
-        mem_add(p, &m, EM_SIM_PORT_OUT, 1, qv * D * 4);     /* outputs */
+        mem_add(p, &m, M_TMP2, RD, N, D * 4);            /* V rows */
+        mem_add(p, &m, M_SCORES, RD, H * qv, N * 4);     /* scores */
+        mem_add(p, &m, M_SMINFO, RD, 1, qv * H * 2 * 4); /* R, m */
+        mem_add(p, &m, M_TMP1, WR, 1, qv * D * 4);       /* outputs */
         phase(p, k, cyc, &m);
         trip(t, HW_TRIP_KV, N * DB);
         trip(t, HW_TRIP_ATTN_STEP, rows * DB);
@@ -290,9 +410,9 @@ static void op_add(const em_sim_params *p, const em_config *c, em_sim_cost *k, t
 {
     const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8);
     mem_t m = {0};
-    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
-    mem_add(p, &m, EM_SIM_PORT_IN2, 1, N * D * 4);
-    mem_add(p, &m, EM_SIM_PORT_OUT, 1, N * D * 4);
+    mem_add(p, &m, M_X, RD, 1, N * D * 4);
+    mem_add(p, &m, M_TMP3, RD, 1, N * D * 4);
+    mem_add(p, &m, M_X, WR, 1, N * D * 4);
     phase(p, k, N * DB * blk_ii(p, EM_SIM_L_RESID) + DP(EM_SIM_L_RESID), &m);
     trip(t, HW_TRIP_RESID, N * DB);
 }
@@ -302,15 +422,15 @@ static void op_gate(const em_sim_params *p, const em_config *c, em_sim_cost *k, 
     const double N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k;
     const double wbeats = cdiv(E * D * 16, p->axi_bits);
     mem_t lm = {0};
-    mem_add(p, &lm, EM_SIM_PORT_W, 1, E * D * 2);
+    mem_add(p, &lm, M_W, RD, 1, E * D * 2);
     phase(p, k, wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD), &lm);
     trip(t, HW_TRIP_WLOAD, wbeats);
     const double dot = N * cdiv(D, p->gate_lanes);
     double cyc = dmax(dot * II(EM_SIM_L_GATE_DOT), N * E * II(EM_SIM_L_GATE_SM)) + DP(EM_SIM_L_GATE_DOT) +
                  DP(EM_SIM_L_GATE_SM) + DP(EM_SIM_L_EXP) + DP(EM_SIM_L_RECIP);
     mem_t m = {0};
-    mem_add(p, &m, EM_SIM_PORT_IN, 1, N * D * 4);
-    mem_add(p, &m, EM_SIM_PORT_OUT, E, N * K * 8 / E);    /* queues: token index + g_k */
+    mem_add(p, &m, M_TMP1, RD, 1, N * D * 4);
+    mem_add(p, &m, M_HIDDEN, WR, E, N * K * 8 / E);    /* queues: token index + g_k */
     phase(p, k, cyc, &m);
     trip(t, HW_TRIP_GATE_DOT, dot);
     trip(t, HW_TRIP_GATE_SM, N * E);
@@ -323,13 +443,13 @@ static int op_experts(const em_sim_params *p, const em_config *c, const int32_t 
     const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8), EH = c->expert_hidden;
     int used = 0;
     mem_t zm = {0};                                      /* zero the MoE output buffer */
-    mem_add(p, &zm, EM_SIM_PORT_OUT, 1, N * D * 4);
+    mem_add(p, &zm, M_TMP3, WR, 1, N * D * 4);
     phase(p, k2, N * DB * blk_ii(p, EM_SIM_L_LIN_OUT) + DP(EM_SIM_L_LIN_OUT), &zm);
     for (int e = 0; e < c->n_experts; e++) {
         if (tokens[e] <= 0) continue;
         used++;
-        op_linear(p, tokens[e], D, EH, LF_GELU | LF_GATHER, k1, t1);
-        op_linear(p, tokens[e], EH, D, LF_SCALE, k2, t2);
+        op_linear(p, tokens[e], D, EH, LF_GELU | LF_GATHER, M_TMP1, M_HIDDEN, k1, t1);
+        op_linear(p, tokens[e], EH, D, LF_SCALE, M_HIDDEN, M_TMP3, k2, t2);
     }
     return used;
 }
@@ -354,6 +474,16 @@ static double bram_banks(const em_sim_params *p, double banks, double depth, dou
 {
     return bram_any(p, banks, depth, width, 1);
 }
+/* URAM288 (4K x 72, fixed shape) for deep buffers on parts that have it */
+static double uram_banks(double banks, double depth, double width)
+{
+    return banks <= 0 || depth <= 0 ? 0 : banks * cdiv(width, 72) * cdiv(depth, 4096);
+}
+
+int em_sim_fits(const em_sim_params *p, const em_sim_res *r)
+{
+    return r->dsp <= p->dsp_budget && r->bram18k <= p->bram_budget && r->uram <= p->uram_budget;
+}
 
 void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
 {
@@ -371,7 +501,10 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
     r->part_name[i] = "linear";
     r->dsp_part[i] = TI * TO * p->dsp_mul_32x16 + TO * p->dsp_gelu + 8 * p->dsp_mul_32x32;
     r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 32, 0);   /* always BRAM: 400 kbit */
-    if (p->linear_input_buffered) r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), 32);
+    if (p->linear_input_buffered) {     /* deep: URAM where the part has it */
+        if (p->uram_budget > 0) r->uram_part[i] += uram_banks(TI, N * cdiv(max_in, TI), 32);
+        else r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), 32);
+    }
     i++;
     /* attention: P x 8 multipliers in QK^T and in A.V (fm x fm); one
      * softmax unit (exp, S*E, 1/S) shared by the 3 heads (II 3) and by the
@@ -396,9 +529,10 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
      * 8 banks (one per dim lane) of 16-weight rows */
     r->part_name[i] = "patch_embed";
     r->dsp_part[i] = cdiv(2 * 8 * c->patch, p->loop[EM_SIM_L_EMBED].ii) * p->dsp_mul_8x16;
-    r->bram_part[i] = p->embed_weights_resident
-                          ? bram_banks(p, 8, DB * c->img_c * c->patch, 16.0 * c->patch)
-                          : 0;
+    if (p->embed_weights_resident) {
+        if (p->uram_budget > 0) r->uram_part[i] = uram_banks(8, DB * c->img_c * c->patch, 16.0 * c->patch);
+        else r->bram_part[i] = bram_banks(p, 8, DB * c->img_c * c->patch, 16.0 * c->patch);
+    }
     i++;
     /* gate: all experts x gate_lanes products a cycle, g_k = E / S by a
      * divider; weights E banks, D / lanes deep; token queues on chip:
@@ -412,10 +546,59 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
      * beats of axi_bits (the HLS m_axi adapter) */
     r->part_name[i] = "axi";
     r->dsp_part[i] = 0;
-    r->bram_part[i] = EM_SIM_NPORTS * 2 * bram_banks(p, 1, (double)p->outstanding * p->burst_beats, p->axi_bits);
+    r->bram_part[i] = EM_SIM_NMASTERS * 2 * bram_banks(p, 1, (double)p->outstanding * p->burst_beats, p->axi_bits);
     i++;
     r->n_parts = i;
-    for (int j = 0; j < i; j++) { r->dsp += r->dsp_part[j]; r->bram18k += r->bram_part[j]; }
+    for (int j = 0; j < i; j++) { r->dsp += r->dsp_part[j]; r->bram18k += r->bram_part[j]; r->uram += r->uram_part[j]; }
+}
+
+/* ---- energy (an estimate; docs/sim.md) ---- */
+
+/* Activity from the trip counts: DSP operations (a DSP48E2 doing a useful
+ * multiply or multiply-add, in the units of the resource model), BRAM and
+ * URAM accesses of the big buffers and the AXI adapters, DRAM bytes, fabric
+ * cycles; each times its coefficient. */
+static void energy(const em_sim_params *p, const em_config *c, em_sim_result *r)
+{
+    double T[HW_NTRIPS] = {0};
+    for (int op = 0; op < EM_SIM_NOPS; op++)
+        for (int l = 0; l < HW_NTRIPS; l++) T[l] += (double)r->trips[op][l];
+    const double TI = p->tile_in, TO = p->tile_out, P = p->attn_p, E = c->n_experts;
+    em_sim_energy *e = &r->energy;
+    memset(e, 0, sizeof *e);
+    double d = T[HW_TRIP_LIN_STEP] * TI * TO * p->dsp_mul_32x16;
+    d += (double)(r->trips[EM_SIM_OP_FC1][HW_TRIP_LIN_OUT] + r->trips[EM_SIM_OP_EXP1][HW_TRIP_LIN_OUT]) * 8 * p->dsp_gelu;
+    d += (double)r->trips[EM_SIM_OP_EXP2][HW_TRIP_LIN_OUT] * 8 * p->dsp_mul_32x32;        /* y * g_k */
+    d += T[HW_TRIP_ATTN_STEP] * P * 8 * p->dsp_mul_32x32;
+    d += T[HW_TRIP_SOFTMAX] * (p->dsp_exp + p->dsp_mul_32x32) + T[HW_TRIP_RECIP] * p->dsp_recip;
+    d += T[HW_TRIP_EMBED] * 2 * 8 * c->patch * p->dsp_mul_8x16;
+    d += T[HW_TRIP_LN_ACC] * 8 * 2 * p->dsp_mul_32x32 + T[HW_TRIP_LN_OUT] * 8 * (p->dsp_mul_32x32 + p->dsp_mul_32x16) +
+         T[HW_TRIP_LN_TOK] * (p->dsp_sqrt + p->dsp_recip + p->dsp_mul_32x32);
+    d += T[HW_TRIP_GATE_DOT] * E * p->gate_lanes * p->dsp_mul_32x16 + T[HW_TRIP_GATE_SM] * (p->dsp_exp + p->dsp_mul_32x32);
+    e->dsp_ops = d;
+    /* weight buffers: every tile step reads TI x TO / 2 banks, every weight
+     * beat writes axi_bits / 32 words; attention: P query rows + K/V wrap
+     * rows a step; AXI adapters: a write and a read of ceil(axi_bits/36)
+     * BRAMs per beat moved; buffered input and patch-embed weights: BRAM or
+     * URAM as the resource model placed them */
+    const double beats = (r->bytes_weights + r->bytes_act) / (p->axi_bits / 8.0);
+    double bram = T[HW_TRIP_LIN_STEP] * cdiv(TI * TO, 2) + T[HW_TRIP_WLOAD] * p->axi_bits / 32.0 +
+                  T[HW_TRIP_ATTN_STEP] * (P + 2) + beats * 2 * cdiv(p->axi_bits, 36);
+    double deep = T[HW_TRIP_EMBED] * 8 + (p->linear_input_buffered ? T[HW_TRIP_LIN_IN] + T[HW_TRIP_LIN_STEP] * TI : 0);
+    if (p->uram_budget > 0) e->uram_accesses = deep;
+    else bram += deep;
+    e->bram_accesses = bram;
+    e->dram_bytes = r->bytes_weights + r->bytes_act;
+    e->fabric_cycles = r->cycles;
+    const double sec = r->latency_ms * 1e-3;
+    e->static_j = p->static_w * sec;
+    e->dsp_j = e->dsp_ops * p->pj_dsp_op * 1e-12;
+    e->bram_j = (e->bram_accesses * p->pj_bram_access + e->uram_accesses * p->pj_uram_access) * 1e-12;
+    e->dram_j = e->dram_bytes * p->pj_dram_byte * 1e-12;
+    e->fabric_j = e->fabric_cycles * p->pj_fabric_cycle * 1e-12;
+    e->total_j = e->static_j + e->dsp_j + e->bram_j + e->dram_j + e->fabric_j;
+    e->images_per_j = e->total_j > 0 ? 1 / e->total_j : 0;
+    e->avg_w = sec > 0 ? e->total_j / sec : 0;
 }
 
 /* ---- the whole backbone ---- */
@@ -448,15 +631,15 @@ int em_sim_run(const em_sim_params *p, const em_config *c, const int32_t *expert
         em_sim_cost *o = ly->op;
 #define T(op) (&r->trips[op])
         op_ln(p, c, &o[EM_SIM_OP_LN1], T(EM_SIM_OP_LN1));
-        op_linear(p, N, D, 3 * D, 0, &o[EM_SIM_OP_QKV], T(EM_SIM_OP_QKV));
+        op_linear(p, N, D, 3 * D, LF_QKV, M_TMP1, M_TMP2, &o[EM_SIM_OP_QKV], T(EM_SIM_OP_QKV));
         op_qk(p, c, &o[EM_SIM_OP_QK], T(EM_SIM_OP_QK));
         op_av(p, c, &o[EM_SIM_OP_AV], T(EM_SIM_OP_AV));
-        op_linear(p, N, D, D, 0, &o[EM_SIM_OP_PROJ], T(EM_SIM_OP_PROJ));
+        op_linear(p, N, D, D, 0, M_TMP1, M_TMP3, &o[EM_SIM_OP_PROJ], T(EM_SIM_OP_PROJ));
         op_add(p, c, &o[EM_SIM_OP_ADD1], T(EM_SIM_OP_ADD1));
         op_ln(p, c, &o[EM_SIM_OP_LN2], T(EM_SIM_OP_LN2));
         if (!em_is_moe(c, L)) {
-            op_linear(p, N, D, MLP, LF_GELU, &o[EM_SIM_OP_FC1], T(EM_SIM_OP_FC1));
-            op_linear(p, N, MLP, D, 0, &o[EM_SIM_OP_FC2], T(EM_SIM_OP_FC2));
+            op_linear(p, N, D, MLP, LF_GELU, M_TMP1, M_HIDDEN, &o[EM_SIM_OP_FC1], T(EM_SIM_OP_FC1));
+            op_linear(p, N, MLP, D, 0, M_HIDDEN, M_TMP3, &o[EM_SIM_OP_FC2], T(EM_SIM_OP_FC2));
         } else {
             const int32_t *tok = expert_tokens + (size_t)ml * E;
             ly->moe = 1;
@@ -467,11 +650,11 @@ int em_sim_run(const em_sim_params *p, const em_config *c, const int32_t *expert
              * with top-k routing but no queues (each token loads its experts) */
             em_sim_cost g = o[EM_SIM_OP_GATE], dense = g, noq = g, one = {0};
             for (int e = 0; e < E; e++) {
-                op_linear(p, N, D, EH, LF_GELU, &dense, NULL);
-                op_linear(p, N, EH, D, LF_SCALE, &dense, NULL);
+                op_linear(p, N, D, EH, LF_GELU, M_TMP1, M_HIDDEN, &dense, NULL);
+                op_linear(p, N, EH, D, LF_SCALE, M_HIDDEN, M_TMP3, &dense, NULL);
             }
-            op_linear(p, 1, D, EH, LF_GELU | LF_GATHER, &one, NULL);
-            op_linear(p, 1, EH, D, LF_SCALE, &one, NULL);
+            op_linear(p, 1, D, EH, LF_GELU | LF_GATHER, M_TMP1, M_HIDDEN, &one, NULL);
+            op_linear(p, 1, EH, D, LF_SCALE, M_HIDDEN, M_TMP3, &one, NULL);
             noq.cycles += (double)N * K * one.cycles;
             noq.bytes_w += (double)N * K * one.bytes_w;
             noq.bytes_act += (double)N * K * one.bytes_act;
@@ -493,18 +676,15 @@ int em_sim_run(const em_sim_params *p, const em_config *c, const int32_t *expert
             cost_add(&r->op_total[i], &o[i]);
         }
     }
-    double cyc = r->embed.cycles;
-    r->bytes_weights = r->embed.bytes_w;
-    r->bytes_act = r->embed.bytes_act;
-    for (int L = 0; L < c->depth; L++) {
-        cyc += r->layer[L].total.cycles;
-        r->bytes_weights += r->layer[L].total.bytes_w;
-        r->bytes_act += r->layer[L].total.bytes_act;
-    }
-    r->cycles = cyc;
-    r->latency_ms = cyc / (p->clock_mhz * 1e3);
+    r->all = r->embed;
+    for (int L = 0; L < c->depth; L++) cost_add(&r->all, &r->layer[L].total);
+    r->cycles = r->all.cycles;
+    r->bytes_weights = r->all.bytes_w;
+    r->bytes_act = r->all.bytes_act;
+    r->latency_ms = r->cycles / (p->clock_mhz * 1e3);
     r->fps = r->latency_ms > 0 ? 1000.0 / r->latency_ms : 0;
     em_sim_resources(p, c, &r->res);
+    energy(p, c, r);
     return EM_OK;
 }
 
@@ -512,25 +692,30 @@ int em_sim_sweep(const em_sim_params *base, const em_config *c, const int32_t *e
                  em_sim_point *pts, int max, em_err *err)
 {
     static const int ps[] = {1, 2, 4, 8, 16};
-    static const int tiles[][2] = {{8, 8}, {16, 16}, {32, 16}, {16, 32}, {32, 32}};
+    static const int tiles[][2] = {{8, 8}, {8, 16}, {16, 16}, {32, 16}, {16, 32}, {32, 32}};
     static const double clocks[] = {200, 250, 300};
     int n = 0, rc;
     em_sim_result *r = malloc(sizeof *r);
     if (!r) return em_error(err, EM_ENOMEM, "out of memory");
-    for (size_t a = 0; a < sizeof ps / sizeof *ps; a++)
-        for (size_t b = 0; b < sizeof tiles / sizeof *tiles; b++)
-            for (size_t k = 0; k < sizeof clocks / sizeof *clocks; k++) {
-                if (n >= max) { free(r); return em_error(err, EM_EARG, "sim: sweep needs more than %d points", max); }
-                em_sim_params p = *base;
-                p.attn_p = ps[a]; p.tile_in = tiles[b][0]; p.tile_out = tiles[b][1]; p.clock_mhz = clocks[k];
-                if ((rc = em_sim_run(&p, c, expert_tokens, r, err))) { free(r); return rc; }
-                em_sim_point *q = &pts[n++];
-                memset(q, 0, sizeof *q);
-                q->attn_p = p.attn_p; q->tile_in = p.tile_in; q->tile_out = p.tile_out; q->clock_mhz = p.clock_mhz;
-                q->latency_ms = r->latency_ms; q->dsp = r->res.dsp; q->bram18k = r->res.bram18k;
-                q->fits = q->dsp <= p.dsp_budget && q->bram18k <= p.bram_budget;
-                q->original = p.attn_p == 4 && p.tile_in == 16 && p.tile_out == 16 && p.clock_mhz == 300;
-            }
+    for (int buf = 0; buf < 2; buf++)
+        for (size_t a = 0; a < sizeof ps / sizeof *ps; a++)
+            for (size_t b = 0; b < sizeof tiles / sizeof *tiles; b++)
+                for (size_t k = 0; k < sizeof clocks / sizeof *clocks; k++) {
+                    if (n >= max) { free(r); return em_error(err, EM_EARG, "sim: sweep needs more than %d points", max); }
+                    em_sim_params p = *base;
+                    p.attn_p = ps[a]; p.tile_in = tiles[b][0]; p.tile_out = tiles[b][1]; p.clock_mhz = clocks[k];
+                    p.linear_input_buffered = buf;
+                    if ((rc = em_sim_run(&p, c, expert_tokens, r, err))) { free(r); return rc; }
+                    em_sim_point *q = &pts[n++];
+                    memset(q, 0, sizeof *q);
+                    q->attn_p = p.attn_p; q->tile_in = p.tile_in; q->tile_out = p.tile_out; q->clock_mhz = p.clock_mhz;
+                    q->input_buffered = buf;
+                    q->latency_ms = r->latency_ms; q->dsp = r->res.dsp; q->bram18k = r->res.bram18k; q->uram = r->res.uram;
+                    q->energy_mj = r->energy.total_j * 1e3;
+                    q->port_bound_frac = r->cycles > 0 ? r->all.bound[EM_SIM_B_PORT] / r->cycles : 0;
+                    q->fits = em_sim_fits(&p, &r->res);
+                    q->original = p.attn_p == 4 && p.tile_in == 16 && p.tile_out == 16 && p.clock_mhz == 300 && !buf;
+                }
     free(r);
     for (int i = 0; i < n; i++) {
         if (!pts[i].fits) continue;
@@ -538,8 +723,8 @@ int em_sim_sweep(const em_sim_params *base, const em_config *c, const int32_t *e
         for (int j = 0; j < n && !dominated; j++) {
             if (j == i || !pts[j].fits) continue;
             const em_sim_point *a = &pts[j], *b = &pts[i];
-            if (a->latency_ms <= b->latency_ms && a->dsp <= b->dsp && a->bram18k <= b->bram18k &&
-                (a->latency_ms < b->latency_ms || a->dsp < b->dsp || a->bram18k < b->bram18k))
+            if (a->latency_ms <= b->latency_ms && a->dsp <= b->dsp && a->bram18k <= b->bram18k && a->uram <= b->uram &&
+                (a->latency_ms < b->latency_ms || a->dsp < b->dsp || a->bram18k < b->bram18k || a->uram < b->uram))
                 dominated = 1;
         }
         pts[i].pareto = !dominated;
