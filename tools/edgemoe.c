@@ -23,28 +23,7 @@
 #include "engine/engine.h"
 #include "image/image.h"
 #include "cli.h"
-
-/* ---- files written by this run, removed again on failure ---- */
-static char **written;
-static int n_written;
-
-static void forget_written(void) {
-    for (int i = 0; i < n_written; i++) free(written[i]);
-    free(written);
-    written = NULL; n_written = 0;
-}
-
-static void remove_written(void) {
-    for (int i = 0; i < n_written; i++) unlink(written[i]);
-    forget_written();
-}
-
-static void note_written(const char *path) {
-    char **w = realloc(written, (size_t)(n_written + 1) * sizeof *w);
-    if (!w) return;
-    written = w;
-    written[n_written++] = strdup(path);
-}
+#include "outputs.h"
 
 int em_cli_die(const char *fmt, ...) {
     va_list ap;
@@ -53,25 +32,34 @@ int em_cli_die(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    remove_written();
+    em_out_abort();
     return 1;
 }
 
+/* One raw output file, staged until the run succeeds (tools/outputs.h). */
 static int write_file(const char *path, const void *data, size_t bytes, em_err *err) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(errno));
-    size_t n = fwrite(data, 1, bytes, f);
-    int bad = n != bytes;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
+    char stage[4200], tmp[4300];
+    int rc = em_out_stage(path, stage, sizeof stage, err);
+    if (rc) return rc;
+    FILE *f = em_tmp_open(stage, tmp, sizeof tmp, err);
+    if (!f) return EM_EIO;
+    if (fwrite(data, 1, bytes, f) != bytes) {
+        em_tmp_abort(f, tmp);
         return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno));
     }
-    note_written(path);
-    return EM_OK;
+    return em_tmp_commit(f, tmp, stage, err);
 }
+
+/* A PNG output, staged likewise. */
+typedef int (*png_writer)(const char *path, const void *px, int w, int h, em_err *err);
+static int write_png(png_writer wr, const char *path, const void *px, int w, int h, em_err *err) {
+    char stage[4200];
+    int rc = em_out_stage(path, stage, sizeof stage, err);
+    return rc ? rc : wr(stage, px, w, h, err);
+}
+static int png_rgb8(const char *p, const void *px, int w, int h, em_err *e) { return em_png_write_rgb8(p, px, w, h, e); }
+static int png_gray8(const char *p, const void *px, int w, int h, em_err *e) { return em_png_write_gray8(p, px, w, h, e); }
+static int png_gray16(const char *p, const void *px, int w, int h, em_err *e) { return em_png_write_gray16(p, px, w, h, e); }
 
 /* ---- option parsing ---- */
 typedef struct {
@@ -146,15 +134,6 @@ static void output_name(const char *file, int unique, const char *stem, const ch
     snprintf(out, n, "%.*s.%s.%s%s", (int)cut, file, stem, task, file + cut);
 }
 
-static int mkdir_p(const char *dir) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') { *p = 0; mkdir(buf, 0755); *p = '/'; }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
-}
 
 /* ---- outputs ---- */
 
@@ -173,26 +152,22 @@ static int write_pngs(const em_config *c, int task, const float *logits, const c
         }
         em_colormap_classes(cls, (int)HW, rgb);
         snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
-        if ((rc = em_png_write_rgb8(path, rgb, W, H, err))) return rc;
-        note_written(path);
+        if ((rc = write_png(png_rgb8, path, rgb, W, H, err))) return rc;
         snprintf(path, sizeof path, "%s/%s_%s_classes.png", dir, stem, c->task_name[task]);
-        if ((rc = em_png_write_gray8(path, cls, W, H, err))) return rc;
-        note_written(path);
+        if ((rc = write_png(png_gray8, path, cls, W, H, err))) return rc;
     } else {  /* dense regression: colour map over the image's range, 16-bit in mm */
         float lo = logits[0], hi = logits[0];
         for (size_t i = 1; i < HW; i++) { if (logits[i] < lo) lo = logits[i]; if (logits[i] > hi) hi = logits[i]; }
         em_colormap_depth(logits, (int)HW, lo, hi, rgb);
         snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
-        if ((rc = em_png_write_rgb8(path, rgb, W, H, err))) return rc;
-        note_written(path);
+        if ((rc = write_png(png_rgb8, path, rgb, W, H, err))) return rc;
         uint16_t *d16 = scratch;
         for (size_t i = 0; i < HW; i++) {
             double mm = floor(logits[i] * 1000.0 + 0.5);
             d16[i] = (uint16_t)(mm < 0 ? 0 : mm > 65535 ? 65535 : mm);
         }
         snprintf(path, sizeof path, "%s/%s_%s16.png", dir, stem, c->task_name[task]);
-        if ((rc = em_png_write_gray16(path, d16, W, H, err))) return rc;
-        note_written(path);
+        if ((rc = write_png(png_gray16, path, d16, W, H, err))) return rc;
     }
     return EM_OK;
 }
@@ -250,6 +225,10 @@ static void usage(FILE *f) {
           "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
           "  edgemoe compare [--model M] --image I [--task T] [--json]   fixed vs ref, per block\n"
           "  edgemoe sim [--model M] --image I [--task T] [options]     accelerator performance model\n"
+          "  edgemoe eval [--model M] --data DIR [--split val] [--engine E] [--compare E] [--task T]\n"
+          "               [--limit N] [--threads N] [--json [--per-image]]   metrics over a dataset\n"
+          "  edgemoe scenes --out DIR [--count N] [--split train|val] [--seed S] [--size WxH] [--start K]\n"
+          "                 generated street scenes in the dataset layout\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
           "  edgemoe sample-image OUT.png\n"
           "Without --model, a deterministic untrained synthetic model is used.\n", f);
@@ -258,7 +237,7 @@ static void usage(FILE *f) {
 static int load_model(const char *path, em_model *m) {
     em_err err;
     int rc;
-    if (path) rc = em_model_load(m, path, &err);
+    if (path && strcmp(path, "synthetic")) rc = em_model_load(m, path, &err);
     else {
         em_config cfg;
         em_config_default(&cfg);
@@ -335,7 +314,9 @@ static int cmd_run(int argc, char **argv) {
     /* Validate every input before writing anything. */
     for (int i = 0; i < n_img; i++)
         if (em_image_load(images[i], c, img, &err)) { em_cli_die("%s", err.msg); goto done; }
-    if (a.out_dir && mkdir_p(a.out_dir)) { em_cli_die("%s: cannot create output directory (%s)", a.out_dir, strerror(errno)); goto done; }
+    for (int i = 0; i < n_img; i++) em_out_protect(images[i]);
+    em_out_protect(a.model);
+    if (a.out_dir && em_out_mkdir(a.out_dir, &err)) { em_cli_die("%s", err.msg); goto done; }
     s = em_session_new(&m, &opts, &err);
     if (!s) { em_cli_die("%s", err.msg); goto done; }
 
@@ -387,7 +368,7 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "edgemoe: %d images x %d tasks in %.1f s: %.2f images/s\n", n_img, n_tasks_run, el / 1000,
                 n_img * 1000.0 / el);
     free(stems);
-    forget_written();
+    if (em_out_commit(&err)) { em_cli_die("%s", err.msg); goto done; }
     rc = 0;
 done:
     em_session_free(s);
@@ -402,7 +383,11 @@ static int cmd_convert(int argc, char **argv) {
     em_model m;
     em_err err;
     if (load_model(argv[0], &m)) return 1;
-    int rc = em_model_save_safetensors(&m, argv[1], &err);
+    char stage[4200];
+    em_out_protect(argv[0]);
+    int rc = em_out_stage(argv[1], stage, sizeof stage, &err);
+    if (!rc) rc = em_model_save_safetensors(&m, stage, &err);
+    if (!rc) rc = em_out_commit(&err);
     em_model_free(&m);
     if (rc) return em_cli_die("%s", err.msg);
     fprintf(stderr, "edgemoe: wrote %s\n", argv[1]);
@@ -416,7 +401,8 @@ static int cmd_sample_image(int argc, char **argv) {
     em_rgb8 img;
     em_err err;
     if (em_image_sample(c.img_w, c.img_h, &img, &err)) return em_cli_die("%s", err.msg);
-    int rc = em_png_write_rgb8(argv[0], img.rgb, img.w, img.h, &err);
+    int rc = write_png(png_rgb8, argv[0], img.rgb, img.w, img.h, &err);
+    if (!rc) rc = em_out_commit(&err);
     em_rgb8_free(&img);
     if (rc) return em_cli_die("%s", err.msg);
     return 0;
@@ -460,6 +446,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
     if (!strcmp(cmd, "sim")) return em_cmd_sim(argc - 2, argv + 2);
+    if (!strcmp(cmd, "scenes")) return em_cmd_scenes(argc - 2, argv + 2);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
-    return em_cli_die("unknown command '%s' (run, compare, sim, convert, sample-image)", cmd);
+    if (!strcmp(cmd, "eval")) return em_cmd_eval(argc - 2, argv + 2);
+    return em_cli_die("unknown command '%s' (run, compare, sim, eval, scenes, convert, sample-image)", cmd);
 }

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "data/npy.h"
-#include "engine/engine.h"
+#include "util.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAX_HEADER (1 << 20) /* far beyond any real header; bounds the malloc */
@@ -302,16 +302,9 @@ int em_npy_write_f32(const char *path, const float *data, int ndim, const int *s
     memset(head + 10 + n, ' ', pad);
     head[10 + hlen - 1] = '\n';
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return em_error(err, EM_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return em_error(err, EM_EIO, "%s: cannot create: %s", path, strerror(e));
-    }
+    char tmp[4200];
+    FILE *f = em_tmp_open(path, tmp, sizeof tmp, err);
+    if (!f) return EM_EIO;
     int ok = fwrite(head, 1, 10 + hlen, f) == 10 + hlen;
     if (ok && host_is_little_endian()) {
         ok = fwrite(data, 4, numel, f) == numel;
@@ -322,15 +315,10 @@ int em_npy_write_f32(const char *path, const float *data, int ndim, const int *s
             ok = fwrite(&v, 4, 1, f) == 1;
         }
     }
-    if (ok) ok = fflush(f) == 0 && !ferror(f);
-    int e = errno;
-    if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
-    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
     if (!ok) {
-        remove(tmp);
-        free(tmp);
+        int e = errno;
+        em_tmp_abort(f, tmp);
         return em_error(err, EM_EIO, "%s: write error: %s", path, strerror(e));
     }
-    free(tmp);
-    return EM_OK;
+    return em_tmp_commit(f, tmp, path, err);
 }

@@ -3,6 +3,7 @@
 #ifndef EM_ENGINE_H
 #define EM_ENGINE_H
 #include "edgemoe.h"
+#include "util.h"
 
 typedef struct {
     const char *name;
@@ -43,10 +44,4 @@ typedef struct {
 int em_backbone_run(const em_backbone_steps *s, const float *image, unsigned mask,
                     em_task_output *out, em_err *err);
 
-double em_now_ms(void);
-int em_error(em_err *err, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 #endif

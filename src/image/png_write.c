@@ -1,6 +1,6 @@
-/* PNG writers.  Each writes PATH.tmp.<pid>, checks every write and the close,
- * then rename()s it to PATH; on any failure the temporary file is removed and
- * PATH is left as it was. */
+/* PNG writers.  Each writes a temporary file next to PATH (em_tmp_open),
+ * checks every write and the close, then renames it to PATH; on any failure
+ * the temporary file is removed and PATH is left as it was. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include <png.h>
 
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 #define EM_PNG_MAX_SIDE 1000000 /* libpng's default user limit */
@@ -33,17 +33,9 @@ static int png_write_any(const char *path, const void *data, int w, int h, int c
     if (w <= 0 || h <= 0 || w > EM_PNG_MAX_SIDE || h > EM_PNG_MAX_SIDE)
         return em_error(err, EM_EARG, "%s: PNG write: bad size %dx%d", path, w, h);
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return em_error(err, EM_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return em_error(err, EM_EIO, "%s: cannot create: %s", path, strerror(e));
-    }
+    char tmp[4200];
+    FILE *f = em_tmp_open(path, tmp, sizeof tmp, err);
+    if (!f) return EM_EIO;
     png_wctx ctx = {{0}};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, pngw_on_error, pngw_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -87,29 +79,13 @@ static int png_write_any(const char *path, const void *data, int w, int h, int c
     png_destroy_write_struct(&png, &info);
     free(row);
     row = NULL;
-    if (fflush(f) != 0 || ferror(f)) {
-        rc = em_error(err, EM_EIO, "%s: write error: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        rc = em_error(err, EM_EIO, "%s: write error on close: %s", path, strerror(errno));
-        goto fail;
-    }
+    FILE *done = f;
     f = NULL;
-    if (rename(tmp, path) != 0) {
-        rc = em_error(err, EM_EIO, "%s: cannot rename the temporary file into place: %s", path,
-                      strerror(errno));
-        goto fail;
-    }
-    free(tmp);
-    return EM_OK;
+    return em_tmp_commit(done, tmp, path, err);
 fail:
     if (png) png_destroy_write_struct(&png, info ? &info : NULL);
     free(row);
-    if (f) fclose(f);
-    remove(tmp);
-    free(tmp);
+    if (f) em_tmp_abort(f, tmp);
     return rc;
 }
 

@@ -540,17 +540,9 @@ int em_model_save_safetensors(const em_model *m, const char *path, em_err *err) 
     free(json);
     if (!head) return em_error(err, EM_ENOMEM, "%s: out of memory building the header", path);
 
-    char tmp[1200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        free(head);
-        return em_error(err, EM_EARG, "%s: path too long", path);
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(head);
-        return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(e));
-    }
+    char tmp[4200];
+    FILE *f = em_tmp_open(path, tmp, sizeof tmp, err);
+    if (!f) { free(head); return EM_EIO; }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
     int ok = write_all(f, len8, 8) && write_all(f, head, hlen);
@@ -570,15 +562,9 @@ int em_model_save_safetensors(const em_model *m, const char *path, em_err *err) 
     int e = errno;
     if (ok && fflush(f) != 0) { ok = 0; e = errno; }
     if (ok && fsync(fileno(f)) != 0 && errno != EINVAL) { ok = 0; e = errno; }
-    if (fclose(f) != 0 && ok) { ok = 0; e = errno; }
     if (!ok) {
-        unlink(tmp);
+        em_tmp_abort(f, tmp);
         return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return em_error(err, EM_EIO, "%s: cannot rename %s into place (%s)", path, tmp, strerror(e));
-    }
-    return EM_OK;
+    return em_tmp_commit(f, tmp, path, err);
 }
