@@ -13,3 +13,12 @@ $(BUILD)/hwp/check_hw_attn_p%: tests/check_hw_attn.c $(wildcard src/hw/*.c src/h
 	@mkdir -p $@.obj
 	for f in $(HW_SRC); do $(CC) $(HW_CFLAGS) -DATTN_P=$* -Isrc/hw -c $$f -o $@.obj/$$(basename $$f .c).o || exit 1; done
 	$(CC) -std=c11 $(CFLAGS) $(SAN) -DATTN_P=$* -Isrc -Isrc/hw -Itests -o $@ tests/check_hw_attn.c $@.obj/*.o $(LDFLAGS) -lm
+
+# The synthesis view (tests/hw_synth_test.sh): src/hw compiled with
+# -D__SYNTHESIS__ as an HLS tool sees it (statistics compile to nothing),
+# linked with the fixed engine's adapter into a test-only checker.
+$(BUILD)/hwsynth/check_hw_synth: tests/check_hw_synth.c src/engine/fixed.c $(wildcard src/hw/*.c src/hw/*.h) tests/test_util.h $(BUILD)/libedgemoe.a
+	@mkdir -p $@.obj
+	for f in $(HW_SRC); do $(CC) $(HW_CFLAGS) -D__SYNTHESIS__ -Isrc/hw -c $$f -o $@.obj/$$(basename $$f .c).o || exit 1; done
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -D__SYNTHESIS__ -c src/engine/fixed.c -o $@.obj/fixed.o
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -D__SYNTHESIS__ $(LDFLAGS) -o $@ tests/check_hw_synth.c $@.obj/*.o $(BUILD)/libedgemoe.a $(LDLIBS)

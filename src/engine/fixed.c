@@ -28,7 +28,7 @@ typedef struct {
 
 /* The accelerator's sizes are fixed at compile time: name the first
  * mismatch. */
-static int check_config(const em_config *c, em_err *err)
+int em_fixed_check_config(const em_config *c, em_err *err)
 {
     struct { const char *name; int model, hw; } f[] = {
         {"img_c", c->img_c, HW_IMG_C}, {"img_h", c->img_h, HW_IMG_H}, {"img_w", c->img_w, HW_IMG_W},
@@ -59,11 +59,9 @@ static void quant16(int16_t *dst, const float *src, size_t n, int f, uint64_t *w
     }
 }
 
-static void quantise_weights(fixed_engine *e)
+void em_fixed_quantise(const em_model *m, hw_weights *w, uint64_t *q)
 {
-    const em_weights *s = &e->m->w;
-    hw_weights *w = e->w;
-    uint64_t *q = &e->quant_wraps;
+    const em_weights *s = &m->w;
 #define Q16(field, src, F) quant16((int16_t *)w->field, (src), sizeof w->field / sizeof(int16_t), (F), q)
     Q16(patch_w, s->patch_w, PW_F);
     Q16(patch_b, s->patch_b, B5_F);
@@ -94,7 +92,7 @@ static void fixed_destroy(void *p)
 
 static void *fixed_create(const em_model *m, const em_session_opts *o, em_err *err)
 {
-    if (check_config(&m->cfg, err)) return NULL;
+    if (em_fixed_check_config(&m->cfg, err)) return NULL;
     fixed_engine *e = calloc(1, sizeof *e);
     if (!e) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
     e->m = m;
@@ -111,7 +109,7 @@ static void *fixed_create(const em_model *m, const em_session_opts *o, em_err *e
         em_error(err, EM_ENOMEM, "out of memory");
         return NULL;
     }
-    quantise_weights(e);
+    em_fixed_quantise(m, e->w, &e->quant_wraps);
     return e;
 }
 
@@ -141,15 +139,17 @@ static int fixed_backbone(void *p, const float *image, unsigned mask, em_task_ou
         e->ran[t] = 1;
         em_task_output *o = &out[t];
         dequant_tokens(e->tap[HW_DEPTH], o->features);
-        for (int l = 0; l < HW_NMOE; l++) {
+        /* expert token counts from the routing (the host's view: the
+         * accelerator's queue lengths are simulation-only statistics) */
+        memset(o->expert_tokens, 0, (size_t)HW_NMOE * HW_E * sizeof *o->expert_tokens);
+        for (int l = 0; l < HW_NMOE; l++)
             for (int n = 0; n < HW_N; n++)
                 for (int k = 0; k < HW_TOPK; k++) {
                     size_t i = ((size_t)l * HW_N + n) * HW_TOPK + k;
                     o->routing[i] = e->route[l][n][k].expert;
                     o->gate_prob[i] = (float)fm_real(e->route[l][n][k].g);
+                    o->expert_tokens[l * HW_E + e->route[l][n][k].expert]++;
                 }
-            for (int x = 0; x < HW_E; x++) o->expert_tokens[l * HW_E + x] = st->queue_len[l][x];
-        }
         o->shared_ms = 0;   /* the hardware runs every task from the image */
         o->backbone_ms = em_now_ms() - t0;
         if (e->trace) {

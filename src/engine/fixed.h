@@ -3,10 +3,16 @@
 #ifndef EM_ENGINE_FIXED_H
 #define EM_ENGINE_FIXED_H
 #include "engine/engine.h"
-#include "hw/hw_stats.h"
+#include "hw/hw_units.h"
 
 /* Stats of the last run of task t on a fixed engine (NULL if not run). */
 const hw_stats *em_fixed_stats(const void *eng, int task);
 /* Weight values that wrapped when the float model was quantised. */
 uint64_t em_fixed_quant_wraps(const void *eng);
+/* Shared with the fast twin (fixed_fast.c): the accelerator's sizes against
+ * the model's (EM_EARG naming the first mismatch), and the host-side
+ * quantisation of the float model into the accelerator's DRAM image
+ * (*wraps += weights that wrapped). */
+int em_fixed_check_config(const em_config *c, em_err *err);
+void em_fixed_quantise(const em_model *m, hw_weights *w, uint64_t *wraps);
 #endif

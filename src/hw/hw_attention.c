@@ -32,7 +32,7 @@ static fm_t score_head(const fm_t *q, const fm_t *k, hw_stats *st)
         for (j = 0; j < HW_BLK; j++) {
 #pragma HLS unroll
             int64_t p = ((int64_t)q[b * HW_BLK + j] * k[b * HW_BLK + j]) >> FM_F;
-            st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(p);
+            HW_STAT(st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(p));
             blk += p;
         }
         blk_fm = hw_store(blk, st, HW_OP_QK);
@@ -44,8 +44,6 @@ static fm_t score_head(const fm_t *q, const fm_t *k, hw_stats *st)
 void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
                 fm_t rm[HW_N][HW_HEADS][2], hw_stats *st, int layer)
 {
-#pragma HLS interface m_axi port=qkv bundle=gmem0
-#pragma HLS interface m_axi port=scores bundle=gmem2
     fm_t qreg[ATTN_P][HW_D];                 /* the group's queries */
     fm_t kwrap[ATTN_P][HW_D];                /* keys 0..P-2, kept for rows >= N */
     fm_t krow[HW_D];
@@ -54,30 +52,29 @@ void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
     int g, t, o, h, d;
     for (g = 0; g < HW_NGROUPS; g++) {
         const int q0 = g * ATTN_P;
-        st->attn_passes[layer]++;
+        HW_STAT(st->attn_passes[layer]++);
         for (t = 0; t < HW_N + ATTN_P - 1; t++) {
             const int kk = t < HW_N ? t : t - HW_N;   /* key of this row */
-            uint64_t kblocks = 0;
             HW_TRIP_N(st, HW_OP_QK, HW_TRIP_ATTN_STEP, HW_DBLK);
             /* query load, interleaved: query o at row o */
             if (t < ATTN_P && q0 + t < HW_N) {
                 for (d = 0; d < HW_D; d++) qreg[t][d] = qkv[q0 + t][Q_OFF + d];
-                st->q_block_reads[layer] += HW_DBLK;
+                HW_STAT(st->q_block_reads[layer] += HW_DBLK);
                 HW_TRIP_N(st, HW_OP_QK, HW_TRIP_Q, HW_DBLK);
                 for (h = 0; h < HW_HEADS; h++) { S[t][h] = 0; m[t][h] = FM_MIN; }
             }
             /* key row: from DRAM the first time in this pass, else on chip */
             if (t < HW_N) {
                 for (d = 0; d < HW_D; d++) krow[d] = qkv[t][K_OFF + d];
-                kblocks = HW_DBLK;
+                /* one key row (HW_DBLK blocks) per step: the most any step reads */
+                HW_STAT(st->k_block_reads[layer] += HW_DBLK;
+                        if (st->max_blocks_per_step < 1) st->max_blocks_per_step = 1);
                 HW_TRIP_N(st, HW_OP_QK, HW_TRIP_KV, HW_DBLK);
                 if (t < ATTN_P - 1)
                     for (d = 0; d < HW_D; d++) kwrap[t][d] = krow[d];
             } else {
                 for (d = 0; d < HW_D; d++) krow[d] = kwrap[kk][d];
             }
-            st->k_block_reads[layer] += kblocks;
-            if (kblocks / HW_DBLK > st->max_blocks_per_step) st->max_blocks_per_step = kblocks / HW_DBLK;
             /* every query of the group uses the key row */
             for (o = 0; o < ATTN_P; o++) {
 #pragma HLS unroll
@@ -105,9 +102,6 @@ void hw_attn_qk(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
 void hw_attn_av(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
                 fm_t rm[HW_N][HW_HEADS][2], fm_t out[HW_N][HW_D], hw_stats *st, int layer)
 {
-#pragma HLS interface m_axi port=qkv bundle=gmem0
-#pragma HLS interface m_axi port=scores bundle=gmem1
-#pragma HLS interface m_axi port=out bundle=gmem2
     int64_t acc[ATTN_P][HW_D];               /* output accumulators */
     fm_t vwrap[ATTN_P][HW_D];
     fm_t vrow[HW_D];
@@ -122,7 +116,7 @@ void hw_attn_av(fm_t qkv[HW_N][3 * HW_D], fm_t scores[HW_HEADS][HW_N][HW_N],
             HW_TRIP_N(st, HW_OP_AV, HW_TRIP_ATTN_STEP, HW_DBLK);
             if (t < HW_N) {
                 for (d = 0; d < HW_D; d++) vrow[d] = qkv[t][V_OFF + d];
-                st->v_block_reads[layer] += HW_DBLK;
+                HW_STAT(st->v_block_reads[layer] += HW_DBLK);
                 HW_TRIP_N(st, HW_OP_AV, HW_TRIP_KV, HW_DBLK);
                 if (t < ATTN_P - 1)
                     for (d = 0; d < HW_D; d++) vwrap[t][d] = vrow[d];

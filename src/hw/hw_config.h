@@ -20,8 +20,15 @@
 #define HW_EH         384                            /* expert hidden */
 #define HW_TOPK       2
 #define HW_TASKS      2
-#define HW_NDENSE     (HW_DEPTH / 2)                 /* even blocks */
-#define HW_NMOE       (HW_DEPTH / 2)                 /* odd blocks */
+/* Which blocks are MoE layers (M3ViT: every odd block; the library's
+ * em_is_moe follows the model config, the accelerator is built for this
+ * rule).  The top function uses only these to choose and index a block's
+ * MLP, so changing the rule here changes the hardware consistently. */
+#define HW_IS_MOE(L)       ((L) % 2 == 1)
+#define HW_MOE_INDEX(L)    ((L) / 2)                 /* index among MoE blocks */
+#define HW_DENSE_INDEX(L)  ((L) / 2)                 /* index among dense blocks */
+#define HW_NMOE       (HW_DEPTH / 2)                 /* blocks L with HW_IS_MOE(L) */
+#define HW_NDENSE     (HW_DEPTH - HW_NMOE)
 #define HW_PATCH_K    (HW_IMG_C * HW_PATCH * HW_PATCH) /* 768 inputs per patch */
 
 /* Memory words: vectors move as blocks of 8 fm values (256 bits). */

@@ -5,9 +5,6 @@
 void hw_patch_embed(const pix_t image[HW_IMG_C][HW_IMG_H][HW_IMG_W],
                     const hw_weights *w, fm_t x[HW_N][HW_D], hw_stats *st)
 {
-#pragma HLS interface m_axi port=image bundle=gmem0
-#pragma HLS interface m_axi port=w bundle=gmem1
-#pragma HLS interface m_axi port=x bundle=gmem2
     int p, d, c, ky, kx;
     for (d = 0; d < HW_D; d++)
         x[0][d] = hw_store((int64_t)w->pos[0][d], st, HW_OP_EMBED);

@@ -31,8 +31,6 @@ static void top2(fm_t score[HW_E], int idx[HW_TOPK])
 void hw_gate(fm_t h[HW_N][HW_D], const wt_t wg[HW_E][HW_D], hw_act *a,
              hw_route route[HW_N][HW_TOPK], hw_stats *st)
 {
-#pragma HLS interface m_axi port=h bundle=gmem0
-#pragma HLS interface m_axi port=wg bundle=gmem1
     wt_t wbuf[HW_E][HW_D];                       /* gate weights, on chip */
     fm_t score[HW_E];
     int t, e, i, k;
@@ -50,7 +48,7 @@ void hw_gate(fm_t h[HW_N][HW_D], const wt_t wg[HW_E][HW_D], hw_act *a,
             for (i = 0; i < HW_D; i++) {
 #pragma HLS pipeline II=1
                 int64_t p = ((int64_t)h[t][i] * wbuf[e][i]) >> WT_F;
-                st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps32(p);
+                HW_STAT(st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps32(p));
                 acc += p;
             }
             score[e] = hw_store(acc, st, HW_OP_GATE);
@@ -78,18 +76,20 @@ void hw_experts(const hw_weights *w, int ml, hw_act *a, hw_stats *st)
         for (d = 0; d < HW_D; d++) a->moe[t][d] = 0;
     for (e = 0; e < HW_E; e++) {
         const int len = a->queue_len[e];
-        uint32_t reads = 0;
-        st->queue_len[ml][e] = len;
+#if HW_SIM
+        const uint64_t reads0 = st->linear_weight_reads;
+#endif
+        HW_STAT(st->queue_len[ml][e] = len);
         if (len == 0) continue;                  /* unused: never read */
         /* expert fc1 (+GELU) on the gathered tokens -> hid[0..len-1] */
-        reads += hw_linear((fm_t *)a->h, (const wt_t *)w->exp1_w[ml][e], w->exp1_b[ml][e], B5_F,
-                           (fm_t *)a->hid, len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU,
-                           a->queue_tok[e], 0, st, HW_OP_EXPERT1);
+        hw_linear((fm_t *)a->h, (const wt_t *)w->exp1_w[ml][e], w->exp1_b[ml][e], B5_F,
+                  (fm_t *)a->hid, len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU,
+                  a->queue_tok[e], 0, st, HW_OP_EXPERT1);
         /* expert fc2, scaled by g_k, accumulated into moe[token] */
-        reads += hw_linear((fm_t *)a->hid, (const wt_t *)w->exp2_w[ml][e], w->exp2_b[ml][e], B5_F,
-                           (fm_t *)a->moe, len, HW_EH, HW_D, LIN_SCALE_ACC,
-                           a->queue_tok[e], a->queue_g[e], st, HW_OP_EXPERT2);
-        st->expert_weight_reads[ml][e] += reads;
+        hw_linear((fm_t *)a->hid, (const wt_t *)w->exp2_w[ml][e], w->exp2_b[ml][e], B5_F,
+                  (fm_t *)a->moe, len, HW_EH, HW_D, LIN_SCALE_ACC,
+                  a->queue_tok[e], a->queue_g[e], st, HW_OP_EXPERT2);
+        HW_STAT(st->expert_weight_reads[ml][e] += st->linear_weight_reads - reads0);
     }
 }
 

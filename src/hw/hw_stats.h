@@ -77,18 +77,30 @@ typedef struct {
  * HW_TRIP_N adds n of them where one C loop body stands for several.
  * Both compile to nothing unless HW_COUNT_TRIPS is defined, so the
  * datapath build is unchanged (the array above stays zero). */
-#ifdef HW_COUNT_TRIPS
+#if defined(HW_COUNT_TRIPS) && !defined(__SYNTHESIS__)
 #define HW_TRIP_N(st, op, loop, n) ((st)->trips[(op)][(loop)] += (uint64_t)(n))
 #else
 #define HW_TRIP_N(st, op, loop, n) ((void)0)
 #endif
 #define HW_TRIP(st, op, loop) HW_TRIP_N(st, op, loop, 1)
 
-/* store a wide value into fm, counting the wrap */
+/* The synthesis view: an HLS tool defines __SYNTHESIS__, and then every
+ * statistic (wrap and store counters, DRAM traffic, queue lengths) and
+ * every simulation-only check compiles to nothing; the datapath is the same
+ * code in both views.  HW_STAT(statements) runs them in simulation only. */
+#ifdef __SYNTHESIS__
+#define HW_SIM 0
+#define HW_STAT(...) ((void)0)
+#else
+#define HW_SIM 1
+#define HW_STAT(...) do { __VA_ARGS__; } while (0)
+#endif
+
+/* store a wide value into fm (keep the low 32 bits), counting the wrap in
+ * simulation */
 static inline int32_t hw_store(int64_t v, hw_stats *st, int op)
 {
-    st->stores[op]++;
-    if (v < -2147483647LL - 1 || v > 2147483647LL) st->wraps[op]++;
+    HW_STAT(st->stores[op]++; if (v < -2147483647LL - 1 || v > 2147483647LL) st->wraps[op]++);
     return (int32_t)(uint32_t)(uint64_t)v;
 }
 

@@ -26,6 +26,8 @@ void hw_edgemoe_top(const hw_weights *w, const pix_t image[HW_IMG_C][HW_IMG_H][H
 #pragma HLS interface m_axi port=route bundle=gmem4
 #pragma HLS interface s_axilite port=task
 #pragma HLS interface s_axilite port=return
+    /* st: simulation-only statistics, never touched in the synthesis view
+     * (hw_stats.h), so it has no interface */
     int L;
     hw_patch_embed(image, w, a->x, st);
     copy_tokens(tap[0], a->x);
@@ -35,24 +37,22 @@ void hw_edgemoe_top(const hw_weights *w, const pix_t image[HW_IMG_C][HW_IMG_H][H
         hw_linear((fm_t *)a->h, (const wt_t *)w->qkv_w[L], w->qkv_b[L], BQK_F, (fm_t *)a->qkv,
                   HW_N, HW_D, 3 * HW_D, LIN_PLAIN, 0, 0, st, HW_OP_QKV);
         hw_attn_qk(a->qkv, a->scores, a->rm, st, L);
-        hw_attn_av(a->qkv, a->scores,
-                   a->rm, a->attn, st, L);
+        hw_attn_av(a->qkv, a->scores, a->rm, a->attn, st, L);
         hw_linear((fm_t *)a->attn, (const wt_t *)w->proj_w[L], w->proj_b[L], BQK_F, (fm_t *)a->y,
                   HW_N, HW_D, HW_D, LIN_PLAIN, 0, 0, st, HW_OP_PROJ);
         hw_residual(a->x, a->y, st);
         /* MLP half */
         hw_layernorm(a->x, w->ln2_w[L], w->ln2_b[L], a->h, st);
-        if (L % 2 == 0) {
-            const int dl = L / 2;
+        if (!HW_IS_MOE(L)) {
+            const int dl = HW_DENSE_INDEX(L);
             hw_linear((fm_t *)a->h, (const wt_t *)w->fc1_w[dl], w->fc1_b[dl], B5_F, (fm_t *)a->hid,
                       HW_N, HW_D, HW_MLP, LIN_GELU, 0, 0, st, HW_OP_FC1);
             hw_linear((fm_t *)a->hid, (const wt_t *)w->fc2_w[dl], w->fc2_b[dl], B5_F, (fm_t *)a->y,
                       HW_N, HW_MLP, HW_D, LIN_PLAIN, 0, 0, st, HW_OP_FC2);
             hw_residual(a->x, a->y, st);
         } else {
-            const int ml = L / 2;
-            hw_gate(a->h, w->gate_w[ml][task],
-                    a, route[ml], st);
+            const int ml = HW_MOE_INDEX(L);
+            hw_gate(a->h, w->gate_w[ml][task], a, route[ml], st);
             hw_experts(w, ml, a, st);
             hw_residual(a->x, a->moe, st);
         }

@@ -66,11 +66,11 @@ void hw_layernorm(fm_t x[HW_N][HW_D], const b5_t gamma[HW_D], const b5_t beta[HW
 #define LIN_GELU      1   /* fm GELU on the output (fc1, expert fc1) */
 #define LIN_GATHER_IN 2   /* input row r is row list[r] of in (expert fc1) */
 #define LIN_SCALE_ACC 4   /* out[list[r]] += fm(y * scale[r]) (expert fc2) */
-/* bias: <16,7> (bias_f = 9) or <16,5> (bias_f = 11).  Returns the number of
- * weight values read from DRAM (each exactly once). */
-uint32_t hw_linear(const fm_t *in, const wt_t *w, const int16_t *bias, int bias_f,
-                   fm_t *out, int n_rows, int in_dim, int out_dim, int mode,
-                   const int32_t *list, const fm_t *scale, hw_stats *st, int op);
+/* bias: <16,7> (bias_f = 9) or <16,5> (bias_f = 11).  Each weight is read
+ * from DRAM exactly once (counted in st->linear_weight_reads). */
+void hw_linear(const fm_t *in, const wt_t *w, const int16_t *bias, int bias_f,
+               fm_t *out, int n_rows, int in_dim, int out_dim, int mode,
+               const int32_t *list, const fm_t *scale, hw_stats *st, int op);
 
 /* Online softmax update (SPEC 2), shared by attention and the gate. */
 void hw_softmax_update(fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op);
