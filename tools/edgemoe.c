@@ -1,7 +1,7 @@
 /* edgemoe: command-line front end.
  *
  *   edgemoe run --model PATH --image PATH [--image PATH ...] [--task semseg|depth|all]
- *               [--engine ref|fast|fixed] [--out DIR] [--features FILE] [--logits FILE]
+ *               [--engine ref|fast|fixed|hw] [--out DIR] [--features FILE] [--logits FILE]
  *               [--routing FILE] [--threads N] [--json]
  *   edgemoe convert MODEL OUT.safetensors
  *   edgemoe sample-image OUT.png
@@ -221,7 +221,7 @@ static void progress(int done, int total, double elapsed_ms) {
 static void usage(FILE *f) {
     fputs("usage:\n"
           "  edgemoe run [--model DIR|FILE.safetensors] --image PATH [--image PATH ...]\n"
-          "              [--task NAME|all] [--engine ref|fast|fixed] [--out DIR]\n"
+          "              [--task NAME|all] [--engine ref|fast|fixed|hw] [--out DIR]\n"
           "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
           "  edgemoe compare [--model M] --image I [--task T] [--json]   fixed vs ref, per block\n"
           "  edgemoe sim [--model M] --image I [--task T] [options]     accelerator performance model\n"
@@ -277,7 +277,7 @@ static int cmd_run(int argc, char **argv) {
     }
     if (!a.n_images) return em_cli_die("run: no --image given");
     em_session_opts opts = {0};
-    if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed)", a.engine);
+    if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed, hw)", a.engine);
     opts.threads = a.threads;
 
     em_model m;

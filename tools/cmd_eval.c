@@ -1,0 +1,418 @@
+/* edgemoe eval: a model's semseg and depth metrics over a dataset directory
+ * (layout and metric definitions in docs/dataset.md).
+ *
+ *   edgemoe eval [--model M] --data DIR [--split val] [--engine fast|ref|fixed]
+ *                [--compare ENGINE] [--task semseg|depth|all] [--limit N]
+ *                [--threads N] [--json [--per-image]]
+ *
+ * Every sample is read and validated before the first image runs, so a bad
+ * file fails fast with one line naming it.  eval writes no files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "edgemoe.h"
+#include "data/dataset.h"
+#include "engine/engine.h"
+#include "eval/metrics.h"
+#include "cli.h"
+
+static const char *CLASS_NAMES[EM_N_CLASSES] = {"flat", "construction", "object", "nature",
+                                                 "sky", "human", "vehicle"};
+
+typedef struct {
+    const char *model, *data, *split, *engine, *compare, *task;
+    int limit, threads, json, per_image;
+} eval_args;
+
+/* Metrics of one engine over the set, and the per-image scratch. */
+typedef struct {
+    em_engine_kind kind;
+    em_session *s;
+    em_seg_metrics seg, seg_img;
+    em_depth_metrics depth, depth_img;
+    uint8_t *pred;   /* [HW] argmax of the semseg logits */
+    double run_ms;   /* time inside em_session_run */
+} engine_run;
+
+/* Differences between the two engines of --compare, accumulated per pixel / entry. */
+typedef struct {
+    double logit_abs;   int64_t logit_n;   /* semseg logits */
+    int64_t pred_same, pred_n;             /* semseg argmax */
+    double depth_abs;   int64_t depth_n;   /* depth output */
+    int64_t route_same[EM_MAX_TASKS], route_n[EM_MAX_TASKS];       /* (layer, token, slot) */
+    int64_t route_set_same[EM_MAX_TASKS], route_set_n[EM_MAX_TASKS]; /* (layer, token) as sets */
+} compare_acc;
+
+static void usage_eval(FILE *f) {
+    fputs("usage: edgemoe eval [--model DIR|FILE.safetensors] --data DIR [--split val]\n"
+          "                    [--engine fast|ref|fixed] [--compare ENGINE] [--task semseg|depth|all]\n"
+          "                    [--limit N] [--threads N] [--json [--per-image]]\n"
+          "Metrics of the model over DIR/<split>/{image,label_7,depth}/<i>.npy|.png (docs/dataset.md).\n", f);
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return em_cli_die("%s: '%s' is not a number in %d..%d", opt, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static void seg_json(cJSON *parent, const char *key, const em_seg_result *r) {
+    cJSON *o = cJSON_AddObjectToObject(parent, key);
+    if (r->n_present) cJSON_AddNumberToObject(o, "miou", r->miou); else cJSON_AddNullToObject(o, "miou");
+    if (r->pixels) cJSON_AddNumberToObject(o, "pixel_acc", r->pixel_acc); else cJSON_AddNullToObject(o, "pixel_acc");
+    cJSON_AddNumberToObject(o, "pixels", (double)r->pixels);
+    cJSON *names = cJSON_AddArrayToObject(o, "classes"), *iou = cJSON_AddArrayToObject(o, "iou");
+    for (int c = 0; c < r->n_classes; c++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "class%d", c);
+        cJSON_AddItemToArray(names, cJSON_CreateString(r->n_classes == EM_N_CLASSES ? CLASS_NAMES[c] : nm));
+        cJSON_AddItemToArray(iou, r->present[c] ? cJSON_CreateNumber(r->iou[c]) : cJSON_CreateNull());
+    }
+}
+
+static void num_or_null(cJSON *o, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+static void depth_json(cJSON *parent, const char *key, const em_depth_result *r) {
+    cJSON *o = cJSON_AddObjectToObject(parent, key);
+    num_or_null(o, "abs_err", r->abs_err);
+    num_or_null(o, "rel_err", r->rel_err);
+    num_or_null(o, "rmse", r->rmse);
+    num_or_null(o, "delta1", r->delta1);
+    cJSON_AddNumberToObject(o, "depth_pixels", (double)r->pixels);
+}
+
+static void print_json_line(cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) { puts(s); free(s); }
+    fflush(stdout);
+    cJSON_Delete(j);
+}
+
+static void progress_bar(int done, int total, double elapsed_ms) {
+    int width = 30, fill = total ? done * width / total : width;
+    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f img/s", fill, "##############################", width - fill, "",
+            done, total, elapsed_ms > 0 ? done * 1000.0 / elapsed_ms : 0.0);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* ---- human-readable table ---- */
+static void cell(double v) {
+    if (!isfinite(v)) printf(" %10s", "-");
+    else printf(" %10.4f", v);
+}
+
+static void row(const char *name, double a, double b, int cmp) {
+    printf("  %-16s", name);
+    cell(a);
+    if (cmp) { cell(b); cell(isfinite(a) && isfinite(b) ? b - a : NAN); }
+    printf("\n");
+}
+
+static void row_int(const char *name, int64_t a, int64_t b, int cmp) {
+    printf("  %-16s %10lld", name, (long long)a);
+    if (cmp) printf(" %10lld %10lld", (long long)b, (long long)(b - a));
+    printf("\n");
+}
+
+int em_cmd_eval(int argc, char **argv) {
+    eval_args a = {0};
+    a.split = "val";
+    a.task = "all";
+    a.engine = em_engine_available(EM_ENGINE_FAST) ? "fast" : "ref";
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        int has = i + 1 < argc;
+#define VAL(field) do { if (!has) return em_cli_die("%s needs a value", o); a.field = argv[++i]; } while (0)
+        if (!strcmp(o, "--model")) VAL(model);
+        else if (!strcmp(o, "--data")) VAL(data);
+        else if (!strcmp(o, "--split")) VAL(split);
+        else if (!strcmp(o, "--engine")) VAL(engine);
+        else if (!strcmp(o, "--compare")) VAL(compare);
+        else if (!strcmp(o, "--task")) VAL(task);
+        else if (!strcmp(o, "--limit")) { if (!has) return em_cli_die("--limit needs a value"); if (parse_int(o, argv[++i], 1, 1 << 30, &a.limit)) return 1; }
+        else if (!strcmp(o, "--threads")) { if (!has) return em_cli_die("--threads needs a value"); if (parse_int(o, argv[++i], 0, 1024, &a.threads)) return 1; }
+        else if (!strcmp(o, "--json")) a.json = 1;
+        else if (!strcmp(o, "--per-image")) a.per_image = 1;
+        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage_eval(stdout); return 0; }
+        else return em_cli_die("eval: unknown option '%s' (see edgemoe eval --help)", o);
+#undef VAL
+    }
+    if (!a.data) return em_cli_die("eval: no --data DIR given");
+    if (a.per_image && !a.json) return em_cli_die("eval: --per-image needs --json");
+    em_engine_kind kind_a, kind_b = EM_ENGINE_REF;
+    if (em_engine_parse(a.engine, &kind_a)) return em_cli_die("unknown engine '%s' (ref, fast, fixed)", a.engine);
+    if (a.compare && em_engine_parse(a.compare, &kind_b))
+        return em_cli_die("--compare: unknown engine '%s' (ref, fast, fixed)", a.compare);
+    if (!em_engine_available(kind_a)) return em_cli_die("engine '%s' is not built into this edgemoe", a.engine);
+    if (a.compare && !em_engine_available(kind_b)) return em_cli_die("engine '%s' is not built into this edgemoe", a.compare);
+    if (strcmp(a.task, "all") && strcmp(a.task, "semseg") && strcmp(a.task, "depth"))
+        return em_cli_die("unknown task '%s' (semseg, depth, all)", a.task);
+
+    /* model */
+    em_model m;
+    em_err err;
+    int rc;
+    if (a.model) rc = em_model_load(&m, a.model, &err);
+    else {
+        em_config cfg;
+        em_config_default(&cfg);
+        rc = em_model_synthetic(&m, &cfg, EM_SYNTHETIC_SEED, &err);
+    }
+    if (rc) return em_cli_die("%s", err.msg);
+    const em_config *c = &m.cfg;
+    const int t_seg = strcmp(a.task, "depth") ? em_task_index(c, "semseg") : -1;
+    const int t_dep = strcmp(a.task, "semseg") ? em_task_index(c, "depth") : -1;
+    const int C = t_seg >= 0 ? c->task_channels[t_seg] : 0;
+    const size_t HW = (size_t)c->img_h * c->img_w;
+    int ret = 1;
+    em_dataset ds = {0};
+    engine_run *run = calloc(2, sizeof *run); /* 2 x 64 KB of confusion matrices */
+    const int n_eng = a.compare ? 2 : 1;
+    float *img = NULL, *gt_depth = NULL;
+    int8_t *label = NULL;
+    compare_acc *cmp = calloc(1, sizeof *cmp);
+
+    if (!run || !cmp) { em_cli_die("out of memory"); goto done; }
+    if (!strcmp(a.task, "semseg") && t_seg < 0) { em_cli_die("the model has no task 'semseg'"); goto done; }
+    if (!strcmp(a.task, "depth") && t_dep < 0) { em_cli_die("the model has no task 'depth'"); goto done; }
+    if (t_seg < 0 && t_dep < 0) { em_cli_die("the model has neither a 'semseg' nor a 'depth' task"); goto done; }
+    if (t_seg >= 0 && (C < 2 || C > EM_SEG_MAX_CLASSES)) { em_cli_die("semseg task has %d classes (2..64 supported)", C); goto done; }
+    if (t_dep >= 0 && c->task_channels[t_dep] != 1) { em_cli_die("depth task has %d channels, expected 1", c->task_channels[t_dep]); goto done; }
+    const unsigned mask = (t_seg >= 0 ? 1u << t_seg : 0) | (t_dep >= 0 ? 1u << t_dep : 0);
+
+    /* data: every sample read and validated before anything runs */
+    if (em_dataset_open(&ds, a.data, a.split, c->img_h, c->img_w, &err)) { em_cli_die("%s", err.msg); goto done; }
+    const int n = a.limit && a.limit < ds.n ? a.limit : ds.n;
+    img = malloc((size_t)c->img_c * HW * sizeof *img);
+    gt_depth = malloc(HW * sizeof *gt_depth);
+    label = malloc(HW);
+    if (!img || !gt_depth || !label) { em_cli_die("out of memory"); goto done; }
+    if (c->img_c != 3) { em_cli_die("the model takes %d input channels; the dataset holds RGB", c->img_c); goto done; }
+    for (int k = 0; k < n; k++) {
+        if (em_dataset_image(&ds, k, img, &err) ||
+            (t_seg >= 0 && em_dataset_label(&ds, k, C, label, &err)) ||
+            (t_dep >= 0 && em_dataset_depth(&ds, k, gt_depth, &err))) {
+            em_cli_die("%s", err.msg);
+            goto done;
+        }
+    }
+
+    /* engines */
+    for (int e = 0; e < n_eng; e++) {
+        engine_run *r = &run[e];
+        r->kind = e == 0 ? kind_a : kind_b;
+        em_session_opts opts = {0};
+        opts.engine = r->kind;
+        opts.threads = a.threads;
+        r->s = em_session_new(&m, &opts, &err);
+        r->pred = malloc(HW);
+        if (!r->s) { em_cli_die("%s", err.msg); goto done; }
+        if (!r->pred) { em_cli_die("out of memory"); goto done; }
+        em_seg_init(&r->seg, C ? C : 1);
+        em_depth_init(&r->depth);
+    }
+
+    const int bar = isatty(2) && n > 1;
+    const int n_moe = em_n_moe_layers(c), K = c->top_k, N = c->n_tok;
+    double t0 = em_now_ms();
+    for (int k = 0; k < n; k++) {
+        if (em_dataset_image(&ds, k, img, &err) ||
+            (t_seg >= 0 && em_dataset_label(&ds, k, C, label, &err)) ||
+            (t_dep >= 0 && em_dataset_depth(&ds, k, gt_depth, &err))) {
+            em_cli_die("%s", err.msg); /* changed since the check */
+            goto done;
+        }
+        cJSON *pj = a.per_image ? cJSON_CreateObject() : NULL;
+        if (pj) {
+            cJSON_AddNumberToObject(pj, "index", k);
+            cJSON_AddStringToObject(pj, "sample", ds.stem[k]);
+        }
+        for (int e = 0; e < n_eng; e++) {
+            engine_run *r = &run[e];
+            double ts = em_now_ms();
+            if (em_session_run(r->s, img, mask, &err)) {
+                char path[EM_DATASET_PATH + 64];
+                em_dataset_path(&ds, k, "image", ds.image_is_png[k] ? "png" : "npy", path, sizeof path);
+                em_cli_die("%s: %s", path, err.msg);
+                cJSON_Delete(pj);
+                goto done;
+            }
+            r->run_ms += em_now_ms() - ts;
+            cJSON *ej = pj ? (e == 0 ? pj : cJSON_AddObjectToObject(pj, "compare")) : NULL;
+            if (ej && e == 1) cJSON_AddStringToObject(ej, "engine", em_engine_name(r->kind));
+            if (t_seg >= 0) {
+                em_seg_argmax(em_session_output(r->s, t_seg)->logits, C, HW, r->pred);
+                em_seg_init(&r->seg_img, C);
+                em_seg_accumulate(&r->seg_img, label, r->pred, HW);
+                em_seg_merge(&r->seg, &r->seg_img);
+                if (ej) { em_seg_result sr; em_seg_finish(&r->seg_img, &sr); seg_json(ej, "semseg", &sr); }
+            }
+            if (t_dep >= 0) {
+                em_depth_init(&r->depth_img);
+                em_depth_accumulate(&r->depth_img, gt_depth, em_session_output(r->s, t_dep)->logits, HW);
+                em_depth_merge(&r->depth, &r->depth_img);
+                if (ej) { em_depth_result dr; em_depth_finish(&r->depth_img, &dr); depth_json(ej, "depth", &dr); }
+            }
+        }
+        if (a.compare) {
+            if (t_seg >= 0) {
+                const float *la = em_session_output(run[0].s, t_seg)->logits, *lb = em_session_output(run[1].s, t_seg)->logits;
+                for (size_t i = 0; i < (size_t)C * HW; i++) cmp->logit_abs += fabs((double)la[i] - (double)lb[i]);
+                cmp->logit_n += (int64_t)C * HW;
+                for (size_t i = 0; i < HW; i++) cmp->pred_same += run[0].pred[i] == run[1].pred[i];
+                cmp->pred_n += HW;
+            }
+            if (t_dep >= 0) {
+                const float *da = em_session_output(run[0].s, t_dep)->logits, *db = em_session_output(run[1].s, t_dep)->logits;
+                for (size_t i = 0; i < HW; i++) cmp->depth_abs += fabs((double)da[i] - (double)db[i]);
+                cmp->depth_n += HW;
+            }
+            for (int t = 0; t < c->n_tasks; t++) {
+                if (!(mask >> t & 1)) continue;
+                const int32_t *ra = em_session_output(run[0].s, t)->routing, *rb = em_session_output(run[1].s, t)->routing;
+                for (int lt = 0; lt < n_moe * N; lt++) {
+                    const int32_t *x = ra + (size_t)lt * K, *y = rb + (size_t)lt * K;
+                    int set_same = 1;
+                    for (int s = 0; s < K; s++) {
+                        cmp->route_same[t] += x[s] == y[s];
+                        int found = 0;
+                        for (int u = 0; u < K; u++) found |= x[s] == y[u];
+                        set_same &= found;
+                    }
+                    cmp->route_n[t] += K;
+                    cmp->route_set_same[t] += set_same; /* top-k ids are distinct, so containment is equality */
+                    cmp->route_set_n[t]++;
+                }
+            }
+        }
+        if (pj) print_json_line(pj);
+        if (bar) progress_bar(k + 1, n, em_now_ms() - t0);
+    }
+    const double wall_ms = em_now_ms() - t0;
+
+    em_seg_result sr[2];
+    em_depth_result dr[2];
+    for (int e = 0; e < n_eng; e++) {
+        em_seg_finish(&run[e].seg, &sr[e]);
+        em_depth_finish(&run[e].depth, &dr[e]);
+    }
+    const char *task_names[2] = {"semseg", "depth"};
+    if (a.json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "data", a.data);
+        cJSON_AddStringToObject(j, "split", a.split);
+        cJSON_AddNumberToObject(j, "samples", n);
+        cJSON_AddStringToObject(j, "model", m.source);
+        cJSON_AddStringToObject(j, "engine", em_engine_name(kind_a));
+        if (t_seg >= 0) seg_json(j, "semseg", &sr[0]);
+        if (t_dep >= 0) depth_json(j, "depth", &dr[0]);
+        cJSON_AddNumberToObject(j, "images_per_s", run[0].run_ms > 0 ? n * 1000.0 / run[0].run_ms : 0);
+        cJSON_AddNumberToObject(j, "seconds", wall_ms / 1000);
+        cJSON_AddNumberToObject(j, "wall_images_per_s", wall_ms > 0 ? n * 1000.0 / wall_ms : 0);
+        if (a.compare) {
+            cJSON *cj = cJSON_AddObjectToObject(j, "compare");
+            cJSON_AddStringToObject(cj, "engine", em_engine_name(kind_b));
+            if (t_seg >= 0) seg_json(cj, "semseg", &sr[1]);
+            if (t_dep >= 0) depth_json(cj, "depth", &dr[1]);
+            cJSON_AddNumberToObject(cj, "images_per_s", run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : 0);
+            cJSON *dj = cJSON_AddObjectToObject(cj, "diff"); /* compare - engine */
+            if (t_seg >= 0) {
+                num_or_null(dj, "miou", sr[1].miou - sr[0].miou);
+                num_or_null(dj, "pixel_acc", sr[1].pixel_acc - sr[0].pixel_acc);
+                num_or_null(cj, "semseg_logit_mae", cmp->logit_abs / (double)cmp->logit_n);
+                num_or_null(cj, "semseg_pred_agreement", (double)cmp->pred_same / (double)cmp->pred_n);
+            }
+            if (t_dep >= 0) {
+                num_or_null(dj, "abs_err", dr[1].abs_err - dr[0].abs_err);
+                num_or_null(dj, "rel_err", dr[1].rel_err - dr[0].rel_err);
+                num_or_null(dj, "rmse", dr[1].rmse - dr[0].rmse);
+                num_or_null(dj, "delta1", dr[1].delta1 - dr[0].delta1);
+                num_or_null(cj, "depth_mae", cmp->depth_abs / (double)cmp->depth_n);
+            }
+            cJSON *rj = cJSON_AddObjectToObject(cj, "routing");
+            const int ts[2] = {t_seg, t_dep};
+            for (int q = 0; q < 2; q++) {
+                int t = ts[q];
+                if (t < 0) continue;
+                cJSON *tj = cJSON_AddObjectToObject(rj, task_names[q]);
+                cJSON_AddNumberToObject(tj, "agreement", (double)cmp->route_same[t] / (double)cmp->route_n[t]);
+                cJSON_AddNumberToObject(tj, "match", (double)cmp->route_same[t]);
+                cJSON_AddNumberToObject(tj, "total", (double)cmp->route_n[t]);
+                cJSON_AddNumberToObject(tj, "set_agreement", (double)cmp->route_set_same[t] / (double)cmp->route_set_n[t]);
+                cJSON_AddNumberToObject(tj, "set_match", (double)cmp->route_set_same[t]);
+                cJSON_AddNumberToObject(tj, "set_total", (double)cmp->route_set_n[t]);
+            }
+        }
+        print_json_line(j);
+    } else {
+        const int cm = a.compare != NULL;
+        printf("edgemoe eval: %s/%s, %d samples, model %s%s\n", a.data, a.split, n, m.source,
+               a.model ? "" : " (untrained)");
+        printf("  %-16s %10s", "", em_engine_name(kind_a));
+        if (cm) printf(" %10s %10s", em_engine_name(kind_b), "diff");
+        printf("\n");
+        if (t_seg >= 0) {
+            printf("semseg IoU\n");
+            for (int k = 0; k < C; k++) {
+                char nm[16];
+                snprintf(nm, sizeof nm, "class %d", k);
+                row(C == EM_N_CLASSES ? CLASS_NAMES[k] : nm, sr[0].iou[k], cm ? sr[1].iou[k] : NAN, cm);
+            }
+            row("mIoU", sr[0].miou, cm ? sr[1].miou : NAN, cm);
+            row("pixel acc", sr[0].pixel_acc, cm ? sr[1].pixel_acc : NAN, cm);
+            row_int("pixels", sr[0].pixels, cm ? sr[1].pixels : 0, cm);
+        }
+        if (t_dep >= 0) {
+            printf("depth\n");
+            row("abs err (m)", dr[0].abs_err, cm ? dr[1].abs_err : NAN, cm);
+            row("rel err", dr[0].rel_err, cm ? dr[1].rel_err : NAN, cm);
+            row("rmse (m)", dr[0].rmse, cm ? dr[1].rmse : NAN, cm);
+            row("delta < 1.25", dr[0].delta1, cm ? dr[1].delta1 : NAN, cm);
+            row_int("pixels", dr[0].pixels, cm ? dr[1].pixels : 0, cm);
+        }
+        printf("speed\n");
+        row("images/s", run[0].run_ms > 0 ? n * 1000.0 / run[0].run_ms : NAN,
+            cm && run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : NAN, cm);
+        if (cm) {
+            printf("%s vs %s\n", em_engine_name(kind_b), em_engine_name(kind_a));
+            if (t_seg >= 0) {
+                printf("  semseg logits mean |diff| %.6g, argmax agreement %.4f%%\n",
+                       cmp->logit_abs / (double)cmp->logit_n, 100.0 * cmp->pred_same / (double)cmp->pred_n);
+            }
+            if (t_dep >= 0) printf("  depth mean |diff| %.6g m\n", cmp->depth_abs / (double)cmp->depth_n);
+            const int ts[2] = {t_seg, t_dep};
+            for (int q = 0; q < 2; q++) {
+                int t = ts[q];
+                if (t < 0) continue;
+                printf("  routing %s: %.2f%% of (layer, token, slot) equal (%lld / %lld), %.2f%% of (layer, token) equal as sets\n",
+                       task_names[q], 100.0 * cmp->route_same[t] / (double)cmp->route_n[t], (long long)cmp->route_same[t],
+                       (long long)cmp->route_n[t], 100.0 * cmp->route_set_same[t] / (double)cmp->route_set_n[t]);
+            }
+        }
+    }
+    fprintf(stderr, "edgemoe: %d images in %.1f s: %.2f images/s\n", n, wall_ms / 1000, n * 1000.0 / wall_ms);
+    ret = 0;
+done:
+    for (int e = 0; run && e < 2; e++) {
+        em_session_free(run[e].s);
+        free(run[e].pred);
+    }
+    free(run);
+    free(img);
+    free(gt_depth);
+    free(label);
+    free(cmp);
+    em_dataset_close(&ds);
+    em_model_free(&m);
+    return ret;
+}
