@@ -606,15 +606,21 @@ def convert_state_dict(sd, **opts):
     return cfg, out, ignored
 
 
-def write_safetensors(path, tensors, metadata):
-    """Writes F32 tensors (in the given order) atomically: a temporary file in
-    the same directory, renamed into place when complete."""
+_ST_DTYPES = {"F32": "<f4", "F16": "<f2"}
+
+
+def write_safetensors(path, tensors, metadata, dtype="F32"):
+    """Writes the tensors (in the given order) as dtype (F32 or F16, rounded
+    to nearest) atomically: a temporary file in the same directory, renamed
+    into place when complete."""
+    np_dtype = _ST_DTYPES[dtype]
+    size = np.dtype(np_dtype).itemsize
     header = collections.OrderedDict()
     header["__metadata__"] = metadata
     off = 0
     for name, a in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.size * 4]}
-        off += a.size * 4
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + a.size * size]}
+        off += a.size * size
     hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hj += b" " * ((8 - len(hj) % 8) % 8)
     d = os.path.dirname(os.path.abspath(path))
@@ -627,7 +633,7 @@ def write_safetensors(path, tensors, metadata):
             f.write(struct.pack("<Q", len(hj)))
             f.write(hj)
             for a in tensors.values():
-                f.write(np.ascontiguousarray(a, dtype="<f4").tobytes())
+                f.write(np.ascontiguousarray(a, dtype=np_dtype).tobytes())
         os.replace(tmp, path)
     except BaseException:
         try:
