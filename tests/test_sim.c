@@ -42,6 +42,17 @@ static double lin_cycles(const em_sim_result *r)
            r->op_total[EM_SIM_OP_EXP1].cycles + r->op_total[EM_SIM_OP_EXP2].cycles;
 }
 
+/* the first model's assumptions (boards/zcu102-ideal-256.json): five
+ * 256-bit ports at full rate, DDR at its peak */
+static void ideal(em_sim_params *p)
+{
+    for (int i = 0; i < EM_SIM_NMASTERS; i++) {
+        snprintf(p->port[i].name, sizeof p->port[i].name, "ideal%d", i);
+        p->port[i].bits = 256; p->port[i].clock_mhz = 0; p->port[i].efficiency = 1; p->port[i].latency_ns = 150;
+    }
+    p->dram_efficiency = 1; p->dram_activate_ns = 0; p->dram_latency_ns = 150;
+}
+
 static int run(const em_sim_params *p, const int32_t *rt, em_sim_result *r)
 {
     em_err err;
@@ -154,7 +165,8 @@ int main(void)
         double bound = (r2->bytes_weights + r2->bytes_act) / 0.5e9 * 1e3;
         CHECK(r2->latency_ms >= bound * 0.999, "at 0.5 GB/s latency %.1f ms >= bytes / bandwidth %.1f ms", r2->latency_ms, bound);
         CHECK(r2->latency_ms > r->latency_ms, "slower DRAM -> higher latency");
-        q = p; q.dram_gbps = 1000; q.dram_latency_ns = 0;
+        q = p; q.dram_gbps = 1000; q.dram_latency_ns = 0; q.dram_activate_ns = 0; q.axi_bits = 1024;
+        for (int i = 0; i < EM_SIM_NMASTERS; i++) { q.port[i].bits = 1024; q.port[i].clock_mhz = 1999; q.port[i].latency_ns = 0; q.port[i].efficiency = 1; }
         run(&q, uni, r2);
         double comp = 0;
         for (int i = 0; i < EM_SIM_NOPS; i++) comp += r2->op_total[i].compute_cycles;
@@ -249,12 +261,14 @@ int main(void)
         FILE *f = fdopen(fd, "w");
         fputs("{\"dram_latency_ns\": 100, \"loops\": {\"softmax\": {\"ii\": 6, \"depth\": 90}}}", f);
         fclose(f);
-        em_sim_params q = p;
+        em_sim_params q = p, pi = p;
+        ideal(&pi);   /* compute-bound attention: the II shows */
+        ideal(&q);
         CHECK(em_sim_params_load_json(&q, path, &err) == 0 && q.loop[EM_SIM_L_SOFTMAX].ii == 6 &&
               q.loop[EM_SIM_L_SOFTMAX].depth == 90 && q.dram_latency_ns == 100, "config file overrides loops and DRAM");
-        run(&p, uni, r);
+        run(&pi, uni, r);
         run(&q, uni, r2);
-        CHECK(r2->op_total[EM_SIM_OP_QK].cycles > r->op_total[EM_SIM_OP_QK].cycles, "softmax II 6 slows QK^T");
+        CHECK(r2->op_total[EM_SIM_OP_QK].cycles > r->op_total[EM_SIM_OP_QK].cycles, "softmax II 6 slows QK^T (ideal ports)");
         f = fopen(path, "w");
         fputs("{\"dram_latency\": 100}", f);
         fclose(f);
@@ -266,19 +280,20 @@ int main(void)
 
     /* ---- sweep ---- */
     {
-        em_sim_point pts[128];
-        int n = em_sim_sweep(&p, &C, uni, pts, 128, &err);
-        CHECK(n == 75, "sweep: 5 P x 5 tiles x 3 clocks = %d points", n);
+        static em_sim_point pts[EM_SIM_SWEEP_MAX];
+        int n = em_sim_sweep(&p, &C, uni, pts, EM_SIM_SWEEP_MAX, &err);
+        CHECK(n == 180, "sweep: 5 P x 6 tiles x 3 clocks x 2 linear inputs = %d points", n);
         int orig = 0, par = 0, ok = 1;
         for (int i = 0; i < n; i++) {
             orig += pts[i].original;
             par += pts[i].pareto;
-            if (pts[i].fits != (pts[i].dsp <= p.dsp_budget && pts[i].bram18k <= p.bram_budget)) ok = 0;
+            if (pts[i].fits != (pts[i].dsp <= p.dsp_budget && pts[i].bram18k <= p.bram_budget && pts[i].uram <= p.uram_budget)) ok = 0;
             if (pts[i].pareto && !pts[i].fits) ok = 0;
             for (int j = 0; j < n && pts[i].pareto; j++)
                 if (j != i && pts[j].fits && pts[j].latency_ms <= pts[i].latency_ms && pts[j].dsp <= pts[i].dsp &&
-                    pts[j].bram18k <= pts[i].bram18k &&
-                    (pts[j].latency_ms < pts[i].latency_ms || pts[j].dsp < pts[i].dsp || pts[j].bram18k < pts[i].bram18k))
+                    pts[j].bram18k <= pts[i].bram18k && pts[j].uram <= pts[i].uram &&
+                    (pts[j].latency_ms < pts[i].latency_ms || pts[j].dsp < pts[i].dsp || pts[j].bram18k < pts[i].bram18k ||
+                     pts[j].uram < pts[i].uram))
                     ok = 0;
         }
         CHECK(orig == 1, "the original configuration is in the sweep once");

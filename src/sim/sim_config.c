@@ -236,8 +236,14 @@ static int load_file(em_sim_params *p, const char *path, int board, em_err *err)
     fclose(f);
     buf[got] = 0;
     cJSON *j = cJSON_Parse(buf);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = at && at >= buf && at <= buf + got ? (long)(at - buf) : -1;
+        free(buf);
+        return em_error(err, EM_EFORMAT, "%s: not valid JSON (at byte %ld)", path, off);
+    }
     free(buf);
-    if (!j || !cJSON_IsObject(j)) {
+    if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return em_error(err, EM_EFORMAT, "%s: not a JSON object", path);
     }
