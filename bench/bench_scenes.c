@@ -1,0 +1,69 @@
+/* Scene generator throughput: scenes per second at 256 x 128 (or WxH) on 1
+ * and 2 threads, each thread rendering its own indices through the public
+ * em_scene_render (world build + render + one allocation per scene), and the
+ * split of one thread's time into world build and render.
+ *   bench_scenes [N=2000] [WxH=256x128] */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "edgemoe.h"
+#include "engine/engine.h"
+#include "scenes/scene.h"
+
+typedef struct { int w, h; uint64_t first, n; double ms; } part;
+
+static void *run_part(void *arg) {
+    part *p = arg;
+    size_t n = (size_t)p->w * p->h;
+    uint8_t *rgb = malloc(3 * n);
+    int8_t *label = malloc(n);
+    float *depth = malloc(4 * n);
+    em_err err;
+    double t0 = em_now_ms();
+    for (uint64_t i = p->first; i < p->first + p->n; i++)
+        if (em_scene_render(1, EM_SPLIT_TRAIN, i, p->w, p->h, rgb, label, depth, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    p->ms = em_now_ms() - t0;
+    free(rgb); free(label); free(depth);
+    return NULL;
+}
+
+static double run(int threads, int w, int h, uint64_t n) {
+    part parts[2];
+    pthread_t tid[2];
+    double t0 = em_now_ms();
+    for (int t = 0; t < threads; t++) {
+        parts[t] = (part){w, h, (uint64_t)t * n, n, 0};
+        pthread_create(&tid[t], NULL, run_part, &parts[t]);
+    }
+    for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+    double ms = em_now_ms() - t0;
+    return (double)(threads * n) * 1000.0 / ms;
+}
+
+int main(int argc, char **argv) {
+    uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000;
+    int w = 256, h = 128;
+    if (argc > 2 && sscanf(argv[2], "%dx%d", &w, &h) != 2) { fprintf(stderr, "size: WxH\n"); return 2; }
+    run(1, w, h, n / 10 + 1);  /* warm up */
+    double s1 = run(1, w, h, n), s2 = run(2, w, h, n);
+    printf("scenes %dx%d: 1 thread %.0f scenes/s (%.3f ms/scene, %.1f ns/pixel); 2 threads %.0f scenes/s\n", w, h, s1, 1000.0 / s1,
+           1e9 / s1 / ((double)w * h), s2);
+    /* where one thread's time goes */
+    em_world *world = malloc(sizeof *world);
+    void *scratch = malloc(em_render_scratch_bytes(w, h));
+    size_t np = (size_t)w * h;
+    uint8_t *rgb = malloc(3 * np); int8_t *label = malloc(np); float *depth = malloc(4 * np);
+    double tb = 0, tr = 0, prims = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        double t0 = em_now_ms();
+        em_world_build(world, 1, EM_SPLIT_TRAIN, i);
+        double t1 = em_now_ms();
+        em_camera cam;
+        em_camera_from_rig(&world->rig, w, h, &cam);
+        em_world_render(world, &cam, scratch, i, rgb, label, depth, NULL);
+        tr += em_now_ms() - t1; tb += t1 - t0; prims += world->n_prims;
+    }
+    printf("per scene: world build %.3f ms, render %.3f ms, %.0f primitives on average\n", tb / n, tr / n, prims / n);
+    free(world); free(scratch); free(rgb); free(label); free(depth);
+    return 0;
+}

@@ -1,0 +1,822 @@
+/* Rendering a world through a camera (docs/scenes.md).
+ *
+ * 1. terrain and sky, analytic per pixel; 2. every primitive: its bounding
+ * box projected to a screen rectangle, and in it each pixel's centre ray
+ * intersected exactly, the nearest hit kept (a z-buffer of ray t); 3. shade
+ * each pixel from its stored hit: procedural texture, sun (with cast shadows
+ * found by exact shadow rays against the primitives listed in a ground grid
+ * along the sun direction) and sky light, haze, then sensor noise.  The ray
+ * direction has d . fwd = 1, so the depth label is the hit's t itself. */
+#include <string.h>
+#include <stdlib.h>
+#include "scenes/scene.h"
+#include "scenes/smath.h"
+
+#define NEAR 0.05f
+#define BIG 1e30f
+
+/* Value noise from a per-render table of 64 x 64 hashed values (built from
+ * the world's salt): 4 loads instead of 4 hashes; a material's salt shifts
+ * its lattice.  Period 64 lattice cells. */
+#define NT 64
+static inline float tcell(const float *nt, float x, float y, uint32_t salt) {
+    int ix = ((int)floorf(x) + (int)(salt & 63)) & (NT - 1), iy = ((int)floorf(y) + (int)((salt >> 6) & 63)) & (NT - 1);
+    return nt[iy * NT + ix];
+}
+static inline float tnoise(const float *nt, float x, float y, uint32_t salt) {
+    float fx = floorf(x), fy = floorf(y);
+    int ix = ((int)fx + (int)(salt & 63)) & (NT - 1), iy = ((int)fy + (int)((salt >> 6) & 63)) & (NT - 1);
+    int jx = (ix + 1) & (NT - 1), jy = (iy + 1) & (NT - 1);
+    float tx = sm_smooth(x - fx), ty = sm_smooth(y - fy);
+    const float *r0 = nt + iy * NT, *r1 = nt + jy * NT;
+    return sm_lerp(sm_lerp(r0[ix], r0[jx], tx), sm_lerp(r1[ix], r1[jx], tx), ty);
+}
+typedef struct { const em_world *w; const float *nt; } rctx;
+
+/* ---- exact ray / primitive intersection ---- */
+
+/* the ray in a box's local frame */
+static inline void to_local(const em_prim *p, const float v[3], float out[3], int point) {
+    float x = v[0] - (point ? p->c[0] : 0), y = v[1] - (point ? p->c[1] : 0), z = v[2] - (point ? p->c[2] : 0);
+    out[0] = p->cs * x - p->sn * z;
+    out[1] = y;
+    out[2] = p->sn * x + p->cs * z;
+}
+
+/* entry and exit t of the line o + t d (tn > tf: misses) */
+static void prim_span(const em_prim *p, const float o[3], const float d[3], float *tn, float *tf) {
+    float lo = -BIG, hi = BIG;
+    if (p->kind == EM_PRIM_BOX) {
+        float ol[3], dl[3];
+        to_local(p, o, ol, 1);
+        to_local(p, d, dl, 0);
+        for (int k = 0; k < 3; k++) {
+            if (dl[k] == 0.0f) {
+                if (ol[k] < -p->h[k] || ol[k] > p->h[k]) { *tn = 1; *tf = 0; return; }
+                continue;
+            }
+            float inv = 1.0f / dl[k];
+            float t1 = (-p->h[k] - ol[k]) * inv, t2 = (p->h[k] - ol[k]) * inv;
+            if (t1 > t2) { float s = t1; t1 = t2; t2 = s; }
+            if (t1 > lo) lo = t1;
+            if (t2 < hi) hi = t2;
+        }
+    } else if (p->kind == EM_PRIM_CYL) {
+        float ex = o[0] - p->c[0], ez = o[2] - p->c[2];
+        float a = d[0] * d[0] + d[2] * d[2], bh = ex * d[0] + ez * d[2], c = ex * ex + ez * ez - p->h[0] * p->h[0];
+        if (a > 0.0f) {
+            float disc = bh * bh - a * c;
+            if (disc < 0.0f) { *tn = 1; *tf = 0; return; }
+            float sq = sqrtf(disc);
+            lo = (-bh - sq) / a; hi = (-bh + sq) / a;
+        } else if (c > 0.0f) { *tn = 1; *tf = 0; return; }
+        if (d[1] != 0.0f) {
+            float inv = 1.0f / d[1];
+            float t1 = (p->c[1] - p->h[1] - o[1]) * inv, t2 = (p->c[1] + p->h[1] - o[1]) * inv;
+            if (t1 > t2) { float s = t1; t1 = t2; t2 = s; }
+            if (t1 > lo) lo = t1;
+            if (t2 < hi) hi = t2;
+        } else if (fabsf(o[1] - p->c[1]) > p->h[1]) { *tn = 1; *tf = 0; return; }
+    } else {
+        float e[3], q[3];
+        for (int k = 0; k < 3; k++) { e[k] = (o[k] - p->c[k]) / p->h[k]; q[k] = d[k] / p->h[k]; }
+        float a = q[0] * q[0] + q[1] * q[1] + q[2] * q[2], bh = e[0] * q[0] + e[1] * q[1] + e[2] * q[2];
+        float c = e[0] * e[0] + e[1] * e[1] + e[2] * e[2] - 1.0f;
+        float disc = bh * bh - a * c;
+        if (disc < 0.0f) { *tn = 1; *tf = 0; return; }
+        float sq = sqrtf(disc);
+        lo = (-bh - sq) / a; hi = (-bh + sq) / a;
+    }
+    *tn = lo; *tf = hi;
+}
+
+int em_prim_intersect(const em_prim *p, const float o[3], const float d[3], float tmin, float *t) {
+    float tn, tf;
+    prim_span(p, o, d, &tn, &tf);
+    if (tn > tf || tn <= tmin) return 0;
+    *t = tn;
+    return 1;
+}
+
+float em_prim_surface_dist(const em_prim *p, const float x[3]) {
+    if (p->kind == EM_PRIM_BOX) {
+        float l[3];
+        to_local(p, x, l, 1);
+        float m = -BIG;
+        for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) - p->h[k]; if (q > m) m = q; }
+        return fabsf(m);
+    }
+    if (p->kind == EM_PRIM_CYL) {
+        float ex = x[0] - p->c[0], ez = x[2] - p->c[2];
+        float a = sqrtf(ex * ex + ez * ez) - p->h[0], b = fabsf(x[1] - p->c[1]) - p->h[1];
+        return fabsf(a > b ? a : b);
+    }
+    float s = 0, m = p->h[0];
+    for (int k = 0; k < 3; k++) { float e = (x[k] - p->c[k]) / p->h[k]; s += e * e; if (p->h[k] < m) m = p->h[k]; }
+    return fabsf(sqrtf(s) - 1.0f) * m;
+}
+
+/* ---- terrain ---- */
+int em_terrain_intersect(const em_terrain *T, const float o[3], const float d[3], float *tt) {
+    if (!(d[1] < 0.0f)) return -1;
+    float t_top = (T->kerb_h - o[1]) / d[1];
+    float x_top = o[0] + t_top * d[0];
+    if (x_top < T->road_l || x_top > T->road_r) { *tt = t_top; return EM_SURF_TOP; }
+    float t_road = -o[1] / d[1];
+    float x_road = o[0] + t_road * d[0];
+    if (x_road >= T->road_l && x_road <= T->road_r) { *tt = t_road; return EM_SURF_ROAD; }
+    float xk = x_road < T->road_l ? T->road_l : T->road_r;
+    *tt = (xk - o[0]) / d[0];
+    return EM_SURF_KERB;
+}
+
+/* distance outward from the kerb on the raised side, and the side */
+static inline float beyond_kerb(const em_terrain *T, float x, int *side) {
+    float c = 0.5f * (T->road_l + T->road_r);
+    *side = x > c;
+    return *side ? x - T->road_r : T->road_l - x;
+}
+static inline int yard_grass(const em_terrain *T, int s, float z) {
+    int g = 0;
+    for (int k = 0; k < T->n_yards[s] && T->yard_z0[s][k] <= z; k++) g = T->yard_grass[s][k];
+    return g;
+}
+/* 1 where the raised terrain is grass (class nature) */
+static inline int top_is_grass(const em_terrain *T, const float x[3]) {
+    int s;
+    float dx = beyond_kerb(T, x[0], &s);
+    if (dx < T->verge_w[s]) return 1;
+    if (dx < T->verge_w[s] + T->walk_w[s]) return 0;
+    return yard_grass(T, s, x[2]);
+}
+
+int em_terrain_class(const em_terrain *T, const float x[3]) {
+    if (x[1] >= T->kerb_h - 1e-3f && x[0] < T->road_l - 1e-4f) return top_is_grass(T, x) ? EM_CLASS_NATURE : EM_CLASS_FLAT;
+    if (x[1] >= T->kerb_h - 1e-3f && x[0] > T->road_r + 1e-4f) return top_is_grass(T, x) ? EM_CLASS_NATURE : EM_CLASS_FLAT;
+    return EM_CLASS_FLAT;
+}
+
+float em_terrain_surface_dist(const em_terrain *T, const float x[3]) {
+    if (x[0] >= T->road_l && x[0] <= T->road_r) {
+        float dr = fabsf(x[1]);
+        if (x[1] <= T->kerb_h) {  /* or on a kerb face */
+            float dk = fabsf(x[0] - T->road_l) < fabsf(x[0] - T->road_r) ? fabsf(x[0] - T->road_l) : fabsf(x[0] - T->road_r);
+            if (dk < dr) dr = dk;
+        }
+        return dr;
+    }
+    return fabsf(x[1] - T->kerb_h);
+}
+
+/* ---- the ego bonnet: a curved band at the bottom of the frame ---- */
+int em_bonnet_at(const em_world *w, const em_camera *cam, int i, int j) {
+    if (!w->bonnet) return 0;
+    float u = ((float)i + 0.5f) / (float)cam->w * 2.0f - 1.0f;
+    float top = (float)cam->h * (1.0f - w->bonnet_h * (1.0f - w->bonnet_curve * u * u));
+    return (float)j + 0.5f >= top;
+}
+
+/* ---- scratch ---- */
+/* per-primitive constants of one render: the camera and the sun direction in
+ * the primitive's frame (boxes), or the quadratic's fixed terms */
+typedef struct {
+    float o[3];               /* camera origin: box local / cyl o - c / ellipsoid (o - c) / h */
+    float f[3], r[3], u[3];   /* camera basis: box local, ellipsoid scaled by 1/h */
+    float c0;                 /* cyl, ellipsoid: constant term of the quadratic */
+    float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
+    float sa;                 /* cyl / ellipsoid: sun quadratic's a */
+    float sq[3];              /* ellipsoid: sun direction / h */
+} prim_fast;
+
+typedef struct {
+    float *t;          /* [h][w] nearest hit t */
+    uint16_t *id;      /* [h][w] prim index or EM_ID_* */
+    float *ca, *rb;    /* [w], [h] ray coefficients */
+    float *lin;        /* [h][w][3] linear colour before tone mapping */
+    float *nt;         /* [NT][NT] noise table */
+    prim_fast *pf;     /* [EM_MAX_PRIMS] */
+    int32_t *cell;     /* [SG_CELLS + 1] shadow grid: start of each cell's list */
+    uint16_t *item;    /* [SG_ITEMS] prim ids */
+} scratch;
+
+#define SG_NX 100
+#define SG_NZ 160
+#define SG_CELLS (SG_NX * SG_NZ)
+#define SG_ITEMS 65536
+#define SG_X0 (-100.0f)
+#define SG_Z0 (-60.0f)
+#define SG_CELL 2.0f
+
+static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
+size_t em_render_scratch_bytes(int w, int h) {
+    size_t n = (size_t)w * h;
+    return al64(n * 4) + al64(n * 2) + al64((size_t)w * 4) + al64((size_t)h * 4) + al64(n * 12) + al64(NT * NT * 4) +
+           al64(EM_MAX_PRIMS * sizeof(prim_fast)) + al64((SG_CELLS + 1) * 4) + al64(SG_ITEMS * 2) + 64;
+}
+static scratch carve(void *mem, int w, int h) {
+    scratch s;
+    char *p = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    size_t n = (size_t)w * h;
+    s.t = (float *)p; p += al64(n * 4);
+    s.id = (uint16_t *)p; p += al64(n * 2);
+    s.ca = (float *)p; p += al64((size_t)w * 4);
+    s.rb = (float *)p; p += al64((size_t)h * 4);
+    s.lin = (float *)p; p += al64(n * 12);
+    s.nt = (float *)p; p += al64(NT * NT * 4);
+    s.pf = (prim_fast *)p; p += al64(EM_MAX_PRIMS * sizeof(prim_fast));
+    s.cell = (int32_t *)p; p += al64((SG_CELLS + 1) * 4);
+    s.item = (uint16_t *)p;
+    return s;
+}
+
+/* ---- screen rectangle of a primitive's bounding box (near-plane clipped) ---- */
+static int screen_rect(const em_camera *cam, const float bmin[3], const float bmax[3], int r[4]) {
+    float cz[8], sx[8], sy[8];
+    for (int k = 0; k < 8; k++) {
+        float P[3] = {k & 1 ? bmax[0] : bmin[0], k & 2 ? bmax[1] : bmin[1], k & 4 ? bmax[2] : bmin[2]};
+        float v[3] = {P[0] - cam->pos[0], P[1] - cam->pos[1], P[2] - cam->pos[2]};
+        cz[k] = v[0] * cam->fwd[0] + v[1] * cam->fwd[1] + v[2] * cam->fwd[2];
+        sx[k] = v[0] * cam->right[0] + v[1] * cam->right[1] + v[2] * cam->right[2];
+        sy[k] = v[0] * cam->up[0] + v[1] * cam->up[1] + v[2] * cam->up[2];
+    }
+    float x0 = BIG, x1 = -BIG, y0 = BIG, y1 = -BIG;
+    int any = 0;
+#define ADDPT(X, Y, Z) do { float px = cam->cx + cam->fx * (X) / (Z), py = cam->cy - cam->fy * (Y) / (Z); \
+        x0 = px < x0 ? px : x0; x1 = px > x1 ? px : x1; y0 = py < y0 ? py : y0; y1 = py > y1 ? py : y1; any = 1; } while (0)
+    for (int k = 0; k < 8; k++)
+        if (cz[k] >= NEAR) ADDPT(sx[k], sy[k], cz[k]);
+    /* edges crossing the near plane */
+    for (int a = 0; a < 8; a++)
+        for (int bit = 1; bit < 8; bit <<= 1) {
+            int b = a | bit;
+            if (b == a) continue;
+            if ((cz[a] >= NEAR) == (cz[b] >= NEAR)) continue;
+            float f = (NEAR - cz[a]) / (cz[b] - cz[a]);
+            ADDPT(sx[a] + f * (sx[b] - sx[a]), sy[a] + f * (sy[b] - sy[a]), NEAR);
+        }
+#undef ADDPT
+    if (!any) return 0;
+    /* pixel i's centre is at i + 0.5; one pixel of margin for rounding */
+    float fx0 = x0 - 1.5f, fx1 = x1 + 0.5f, fy0 = y0 - 1.5f, fy1 = y1 + 0.5f;
+    if (fx1 < 0 || fy1 < 0 || fx0 > (float)cam->w || fy0 > (float)cam->h) return 0;
+    r[0] = fx0 < 0 ? 0 : (int)fx0;
+    r[1] = fx1 >= (float)(cam->w - 1) ? cam->w - 1 : (int)fx1;
+    r[2] = fy0 < 0 ? 0 : (int)fy0;
+    r[3] = fy1 >= (float)(cam->h - 1) ? cam->h - 1 : (int)fy1;
+    return r[0] <= r[1] && r[2] <= r[3];
+}
+
+static void prim_setup(const em_prim *p, const em_camera *cam, const float *sun, prim_fast *f) {
+    memset(f, 0, sizeof *f);
+    if (p->kind == EM_PRIM_BOX) {
+        to_local(p, cam->pos, f->o, 1);
+        to_local(p, cam->fwd, f->f, 0);
+        to_local(p, cam->right, f->r, 0);
+        to_local(p, cam->up, f->u, 0);
+        to_local(p, sun, f->sl, 0);
+        for (int k = 0; k < 3; k++) {
+            float v = f->sl[k];
+            if (fabsf(v) < 1e-7f) v = v < 0 ? -1e-7f : 1e-7f;  /* no 0 * inf below */
+            f->sinv[k] = 1.0f / v;
+        }
+    } else if (p->kind == EM_PRIM_CYL) {
+        for (int k = 0; k < 3; k++) { f->o[k] = cam->pos[k] - p->c[k]; f->f[k] = cam->fwd[k]; f->r[k] = cam->right[k]; f->u[k] = cam->up[k]; }
+        f->c0 = f->o[0] * f->o[0] + f->o[2] * f->o[2] - p->h[0] * p->h[0];
+        f->sa = sun[0] * sun[0] + sun[2] * sun[2];
+    } else {
+        for (int k = 0; k < 3; k++) {
+            float ih = 1.0f / p->h[k];
+            f->o[k] = (cam->pos[k] - p->c[k]) * ih;
+            f->f[k] = cam->fwd[k] * ih; f->r[k] = cam->right[k] * ih; f->u[k] = cam->up[k] * ih;
+            f->sq[k] = sun[k] * ih;
+        }
+        f->c0 = f->o[0] * f->o[0] + f->o[1] * f->o[1] + f->o[2] * f->o[2] - 1.0f;
+        f->sa = f->sq[0] * f->sq[0] + f->sq[1] * f->sq[1] + f->sq[2] * f->sq[2];
+    }
+}
+
+/* ---- rasterising one primitive into the z-buffer: branch-free inner loops
+ * (the compiler vectorises them; IEEE results are the same either way) ---- */
+static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast *F, uint16_t pid, scratch *S, const int r[4]) {
+    const int W = cam->w;
+    for (int j = r[2]; j <= r[3]; j++) {
+        float b = S->rb[j];
+        float bx = F->f[0] - b * F->u[0], by = F->f[1] - b * F->u[1], bz = F->f[2] - b * F->u[2];
+        float *trow = S->t + (size_t)j * W;
+        uint16_t *irow = S->id + (size_t)j * W;
+        const float *ca = S->ca;
+        if (p->kind == EM_PRIM_BOX) {
+            const float hx = p->h[0], hy = p->h[1], hz = p->h[2];
+            const float ox = F->o[0], oy = F->o[1], oz = F->o[2], rx = F->r[0], ry = F->r[1], rz = F->r[2];
+            for (int i = r[0]; i <= r[1]; i++) {
+                float a = ca[i];
+                float dx = bx + a * rx, dy = by + a * ry, dz = bz + a * rz;
+                float ix = 1.0f / dx, iy = 1.0f / dy, iz = 1.0f / dz;
+                float x1 = (-hx - ox) * ix, x2 = (hx - ox) * ix;
+                float y1 = (-hy - oy) * iy, y2 = (hy - oy) * iy;
+                float z1 = (-hz - oz) * iz, z2 = (hz - oz) * iz;
+                float xn = x1 < x2 ? x1 : x2, xf = x1 < x2 ? x2 : x1;
+                float yn = y1 < y2 ? y1 : y2, yf = y1 < y2 ? y2 : y1;
+                float zn = z1 < z2 ? z1 : z2, zf = z1 < z2 ? z2 : z1;
+                float tn = xn > yn ? xn : yn; tn = tn > zn ? tn : zn;
+                float tf = xf < yf ? xf : yf; tf = tf < zf ? tf : zf;
+                int hit = (tn <= tf) & (tn > NEAR) & (tn < trow[i]);
+                trow[i] = hit ? tn : trow[i];
+                irow[i] = hit ? pid : irow[i];
+            }
+        } else if (p->kind == EM_PRIM_CYL) {
+            const float ox = F->o[0], oz = F->o[2], c0 = F->c0, rx = F->r[0], ry = F->r[1], rz = F->r[2];
+            const float ylo = p->c[1] - p->h[1] - cam->pos[1], yhi = p->c[1] + p->h[1] - cam->pos[1];
+            for (int i = r[0]; i <= r[1]; i++) {
+                float a = ca[i];
+                float dx = bx + a * rx, dy = by + a * ry, dz = bz + a * rz;
+                float qa = dx * dx + dz * dz, bh = ox * dx + oz * dz;
+                float disc = bh * bh - qa * c0;
+                float sq = sqrtf(disc > 0.0f ? disc : 0.0f);
+                float lo = (-bh - sq) / qa, hi = (-bh + sq) / qa;
+                float iy = 1.0f / dy;
+                float t1 = ylo * iy, t2 = yhi * iy;
+                float yn = t1 < t2 ? t1 : t2, yf = t1 < t2 ? t2 : t1;
+                float tn = lo > yn ? lo : yn, tf = hi < yf ? hi : yf;
+                int hit = (disc >= 0.0f) & (tn <= tf) & (tn > NEAR) & (tn < trow[i]);
+                trow[i] = hit ? tn : trow[i];
+                irow[i] = hit ? pid : irow[i];
+            }
+        } else {
+            const float ox = F->o[0], oy = F->o[1], oz = F->o[2], c0 = F->c0, rx = F->r[0], ry = F->r[1], rz = F->r[2];
+            for (int i = r[0]; i <= r[1]; i++) {
+                float a = ca[i];
+                float dx = bx + a * rx, dy = by + a * ry, dz = bz + a * rz;
+                float qa = dx * dx + dy * dy + dz * dz, bh = ox * dx + oy * dy + oz * dz;
+                float disc = bh * bh - qa * c0;
+                float sq = sqrtf(disc > 0.0f ? disc : 0.0f);
+                float tn = (-bh - sq) / qa;
+                int hit = (disc >= 0.0f) & (tn > NEAR) & (tn < trow[i]);
+                trow[i] = hit ? tn : trow[i];
+                irow[i] = hit ? pid : irow[i];
+            }
+        }
+    }
+}
+
+/* ---- shadow grid: every primitive listed in the ground cells that its
+ * projection along the sun direction covers ---- */
+static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
+    const float *L = w->light.sun;
+    float kx = L[0] / L[1], kz = L[2] / L[1];
+    float cs = SG_CELL;
+    for (;;) {
+        int nx = (int)(SG_NX * SG_CELL / cs), nz = (int)(SG_NZ * SG_CELL / cs);
+        memset(S->cell, 0, (size_t)(nx * nz + 1) * sizeof *S->cell);
+        long total = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int q = 0; q < w->n_prims; q++) {
+                const em_prim *p = &w->prims[q];
+                float gx0 = BIG, gx1 = -BIG, gz0 = BIG, gz1 = -BIG;
+                for (int k = 0; k < 8; k++) {
+                    float x = k & 1 ? p->bmax[0] : p->bmin[0], y = k & 2 ? p->bmax[1] : p->bmin[1], z = k & 4 ? p->bmax[2] : p->bmin[2];
+                    float gx = x - y * kx, gz = z - y * kz;
+                    gx0 = gx < gx0 ? gx : gx0; gx1 = gx > gx1 ? gx : gx1;
+                    gz0 = gz < gz0 ? gz : gz0; gz1 = gz > gz1 ? gz : gz1;
+                }
+                int ix0 = (int)sm_clamp(floorf((gx0 - SG_X0) / cs), 0, (float)(nx - 1)), ix1 = (int)sm_clamp(floorf((gx1 - SG_X0) / cs), 0, (float)(nx - 1));
+                int iz0 = (int)sm_clamp(floorf((gz0 - SG_Z0) / cs), 0, (float)(nz - 1)), iz1 = (int)sm_clamp(floorf((gz1 - SG_Z0) / cs), 0, (float)(nz - 1));
+                for (int iz = iz0; iz <= iz1; iz++)
+                    for (int ix = ix0; ix <= ix1; ix++) {
+                        int c = iz * nx + ix;
+                        if (pass == 0) { S->cell[c + 1]++; total++; }
+                        else S->item[S->cell[c]++] = (uint16_t)q;
+                    }
+            }
+            if (pass == 0) {
+                if (total > SG_ITEMS) break;
+                for (int c = 0; c < nx * nz; c++) S->cell[c + 1] += S->cell[c];
+            }
+        }
+        if (total <= SG_ITEMS) {
+            /* pass 1 advanced every start to its end: shift back */
+            for (int c = nx * nz; c > 0; c--) S->cell[c] = S->cell[c - 1];
+            S->cell[0] = 0;
+            *cell_size = cs;
+            return;
+        }
+        cs *= 2.0f;
+    }
+}
+
+/* 1 when the ray from x towards the sun meets primitive p (exactly) */
+static inline int blocks(const em_prim *p, const prim_fast *F, const float x[3], const float *L) {
+    if (x[1] > p->bmax[1]) return 0;  /* the sun ray only climbs */
+    if (p->kind == EM_PRIM_BOX) {
+        float ol[3];
+        to_local(p, x, ol, 1);
+        float tn = -BIG, tf = BIG;
+        for (int k = 0; k < 3; k++) {
+            float t1 = (-p->h[k] - ol[k]) * F->sinv[k], t2 = (p->h[k] - ol[k]) * F->sinv[k];
+            float n = t1 < t2 ? t1 : t2, f = t1 < t2 ? t2 : t1;
+            tn = n > tn ? n : tn; tf = f < tf ? f : tf;
+        }
+        return tn <= tf && tf > 0.02f;
+    }
+    if (p->kind == EM_PRIM_CYL) {
+        float ex = x[0] - p->c[0], ez = x[2] - p->c[2];
+        float bh = ex * L[0] + ez * L[2], c0 = ex * ex + ez * ez - p->h[0] * p->h[0];
+        float disc = bh * bh - F->sa * c0;
+        if (disc < 0.0f || F->sa <= 0.0f) return 0;
+        float sq = sqrtf(disc);
+        float lo = (-bh - sq) / F->sa, hi = (-bh + sq) / F->sa;
+        float t1 = (p->c[1] - p->h[1] - x[1]) / L[1], t2 = (p->c[1] + p->h[1] - x[1]) / L[1];
+        float tn = lo > t1 ? lo : t1, tf = hi < t2 ? hi : t2;
+        return tn <= tf && tf > 0.02f;
+    }
+    float e[3];
+    for (int k = 0; k < 3; k++) e[k] = (x[k] - p->c[k]) / p->h[k];
+    float bh = e[0] * F->sq[0] + e[1] * F->sq[1] + e[2] * F->sq[2], c0 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2] - 1.0f;
+    float disc = bh * bh - F->sa * c0;
+    if (disc < 0.0f) return 0;
+    float hi = (-bh + sqrtf(disc)) / F->sa;
+    return hi > 0.02f;
+}
+
+/* 1 when the segment from x towards the sun is blocked by a primitive other than `self` */
+typedef struct { float kx, kz, inv_cs; int nx, nz; } shadow_map;
+static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, const float x[3], int self) {
+    const float *L = w->light.sun;
+    float gx = x[0] - x[1] * M->kx, gz = x[2] - x[1] * M->kz;
+    float fx = floorf((gx - SG_X0) * M->inv_cs), fz = floorf((gz - SG_Z0) * M->inv_cs);
+    if (fx < 0 || fz < 0 || fx >= (float)M->nx || fz >= (float)M->nz) return 0;
+    int c = (int)fz * M->nx + (int)fx;
+    for (int k = S->cell[c]; k < S->cell[c + 1]; k++) {
+        int q = S->item[k];
+        if (q != self && blocks(&w->prims[q], &S->pf[q], x, L)) return 1;
+    }
+    return 0;
+}
+
+/* ---- materials ---- */
+typedef struct { float alb[3], emit[3]; } surf;
+static inline void set3(float o[3], float a, float b, float c) { o[0] = a; o[1] = b; o[2] = c; }
+
+static inline void sset(float o[3], const float c[3], float k) { o[0] = c[0] * k; o[1] = c[1] * k; o[2] = c[2] * k; }
+
+static void glass(surf *s, const rctx *R, const float tint[3], float refl, float up_face) {
+    const em_light *L = &R->w->light;
+    sset(s->alb, tint, 1.0f);
+    for (int k = 0; k < 3; k++) s->emit[k] = refl * (L->sky_hor[k] * (1.0f - up_face) + L->sky_zen[k] * up_face);
+}
+
+static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3], int axis, int sgn, float dist) {
+    const em_world *w = R->w;
+    if (axis == 1) { sset(s->alb, p->col, sgn > 0 ? 0.55f : 0.4f); return; }  /* roof */
+    float u = (axis == 0 ? l[2] : l[0]) + p->h[axis == 0 ? 2 : 0] + (float)(p->salt & 255) * 0.01f;
+    float v = l[1] + p->h[1];
+    float fh = p->p[0], ws = p->p[1];
+    int shop = (p->salt >> 8) & 1;
+    float base = 0.92f + 0.16f * tnoise(R->nt, u * 0.25f, v * 0.25f, p->salt);
+    sset(s->alb, p->col, base);
+    float uf = sm_fmod(u, ws) / ws;
+    if (v < fh * 1.15f) {
+        /* ground floor: shop windows or doors */
+        int bay = (int)floorf(u / ws);
+        if (shop && fabsf(uf - 0.5f) < 0.44f && v > 0.35f && v < fh * 0.95f) { glass(s, R, p->col2, 0.3f, 0.0f); return; }
+        if (!shop && ((uint32_t)bay * 2654435761u ^ p->salt) % 5u == 0 && fabsf(uf - 0.5f) < 0.22f && v < 2.3f) {
+            s->alb[0] = p->col[0] * 0.35f; s->alb[1] = p->col[1] * 0.3f; s->alb[2] = p->col[2] * 0.28f;
+            return;
+        }
+        if (v < 0.5f) sset(s->alb, p->col, 0.7f);  /* plinth */
+        return;
+    }
+    float vf = sm_fmod(v, fh) / fh;
+    if (vf < 0.06f) { sset(s->alb, p->col, 0.8f); return; }  /* floor band */
+    float wx = fabsf(uf - 0.5f), wy = fabsf(vf - 0.55f);
+    float hw = 0.5f * p->p[2], hh = 0.5f * p->p[3];
+    if (wx < hw && wy < hh) {
+        if (wx > hw - 0.04f || wy > hh - 0.05f) { sset(s->alb, p->col, 1.15f); return; }  /* frame */
+        float cell = tcell(R->nt, u / ws, v / fh, p->salt);
+        if (w->light.lit_windows > 0 && cell < w->light.lit_windows) {
+            s->alb[0] = s->alb[1] = s->alb[2] = 0.05f;
+            s->emit[0] = 0.9f; s->emit[1] = 0.7f * (0.8f + 0.2f * cell); s->emit[2] = 0.35f;
+            return;
+        }
+        glass(s, R, p->col2, 0.15f + 0.35f * cell, 0.0f);
+        return;
+    }
+    (void)dist;
+}
+
+static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3], float dist) {
+    const em_terrain *T = &R->w->ter;
+    if (surf_kind == EM_SURF_KERB) { sset(s->alb, T->kerb, 0.9f + 0.2f * tcell(R->nt, x[2] * 1.0f, 0, T->salt)); return; }
+    float grain = dist < 25.0f ? (tcell(R->nt, x[0] * 9.0f, x[2] * 9.0f, T->salt) - 0.5f) * 0.25f * (1.0f - dist / 25.0f) : 0.0f;
+    if (surf_kind == EM_SURF_ROAD) {
+        float n = tnoise(R->nt, x[0] * 0.35f, x[2] * 0.35f, T->salt ^ 0x51u);
+        sset(s->alb, T->asphalt, 0.8f + 0.4f * n + grain);
+        /* markings, in world coordinates */
+        float lane_w = (T->road_r - T->road_l) / (float)T->n_lanes;
+        float lw = 0.5f * T->lane_line_w;
+        const float *paint = NULL;
+        float period = T->dash_len + T->dash_gap;
+        for (int k = 1; k < T->n_lanes; k++) {
+            float lx = T->road_l + lane_w * (float)k;
+            if (fabsf(x[0] - lx) < lw) {
+                int centre = T->n_lanes > 1 && k == T->n_lanes / 2;
+                int solid = centre && T->centre_solid;
+                if (solid || sm_fmod(x[2] + lx * 3.0f, period) < T->dash_len) paint = centre && T->centre_yellow ? T->yellow : T->paint;
+            }
+        }
+        if (T->edge_lines && (fabsf(x[0] - T->road_l - 0.35f) < lw || fabsf(x[0] - T->road_r + 0.35f) < lw)) paint = T->paint;
+        if (T->zebra_z1 > T->zebra_z0 && x[2] > T->zebra_z0 && x[2] < T->zebra_z1 && sm_fmod(x[0], 1.0f) < 0.5f &&
+            x[0] > T->road_l + 0.4f && x[0] < T->road_r - 0.4f)
+            paint = T->paint;
+        if (paint) sset(s->alb, paint, 0.75f + 0.35f * n);
+        return;
+    }
+    int side;
+    float dx = beyond_kerb(T, x[0], &side);
+    if (top_is_grass(T, x)) {
+        float n = tnoise(R->nt, x[0] * 0.8f, x[2] * 0.8f, T->salt ^ 0x77u);
+        sset(s->alb, T->grass, 0.7f + 0.6f * n + grain);
+        return;
+    }
+    if (dx < T->verge_w[side] + T->walk_w[side]) {
+        float tl = T->walk_tile;
+        float fx = sm_fmod(x[0], tl) / tl, fz = sm_fmod(x[2], tl) / tl;
+        float slab = tcell(R->nt, x[0] / tl, x[2] / tl, T->salt);
+        float k = (fx < 0.04f || fz < 0.04f) && dist < 30.0f ? 0.7f : 0.9f + 0.2f * slab;
+        sset(s->alb, T->walk, k + grain);
+        return;
+    }
+    float n = tnoise(R->nt, x[0] * 0.5f, x[2] * 0.5f, T->salt ^ 0x99u);
+    sset(s->alb, T->walk2, 0.8f + 0.4f * n + grain);
+}
+
+/* shading of a primitive's hit point: albedo/emission and normal */
+static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3], float n[3], float dist) {
+    float l[3];
+    int axis = 0, sgn = 1;
+    if (p->kind == EM_PRIM_BOX) {
+        to_local(p, x, l, 1);
+        float best = -1;
+        for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) / p->h[k]; if (q > best) { best = q; axis = k; } }
+        sgn = l[axis] > 0 ? 1 : -1;
+        float nl[3] = {0, 0, 0};
+        nl[axis] = (float)sgn;
+        /* local -> world: x = cs*lx + sn*lz, z = -sn*lx + cs*lz */
+        n[0] = p->cs * nl[0] + p->sn * nl[2]; n[1] = nl[1]; n[2] = -p->sn * nl[0] + p->cs * nl[2];
+    } else if (p->kind == EM_PRIM_CYL) {
+        for (int k = 0; k < 3; k++) l[k] = x[k] - p->c[k];
+        float rr = sqrtf(l[0] * l[0] + l[2] * l[2]);
+        if (fabsf(l[1]) / p->h[1] > rr / p->h[0]) { n[0] = 0; n[1] = l[1] > 0 ? 1.0f : -1.0f; n[2] = 0; }
+        else { float inv = rr > 0 ? 1.0f / rr : 0.0f; n[0] = l[0] * inv; n[1] = 0; n[2] = l[2] * inv; }
+    } else {
+        for (int k = 0; k < 3; k++) { l[k] = x[k] - p->c[k]; n[k] = l[k] / (p->h[k] * p->h[k]); }
+        float m = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        for (int k = 0; k < 3; k++) n[k] /= m;
+    }
+    memset(s, 0, sizeof *s);
+    switch (p->mat) {
+    case EM_MAT_FACADE: mat_facade(s, R, p, l, axis, sgn, dist); break;
+    case EM_MAT_ROOFWALL: sset(s->alb, p->col, 0.85f + 0.3f * tnoise(R->nt, x[0] + x[2], x[1] * 2.0f, p->salt)); break;
+    case EM_MAT_FENCE: {
+        float u = axis == 0 ? l[2] : l[0];
+        float bar = sm_fmod(u, p->p[0]) / p->p[0];
+        float v = l[1] + p->h[1];
+        int rail = fabsf(v - 2.0f * p->h[1] + 0.08f) < 0.05f || fabsf(v - 0.35f) < 0.04f;
+        sset(s->alb, p->col, rail || bar < 0.5f ? 1.0f : 0.45f);
+        break;
+    }
+    case EM_MAT_METAL: sset(s->alb, p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 3.0f, 0.0f, p->salt)); break;
+    case EM_MAT_SIGN:
+        if (axis == 2 && sgn < 0) {
+            float bx = fabsf(l[0]) / p->h[0], by = fabsf(l[1]) / p->h[1];
+            int border = bx > 0.85f || by > 0.85f;
+            int sym = p->p[0] == 0 ? (bx < 0.55f && by < 0.15f) : p->p[0] == 1 ? (bx * bx + by * by < 0.25f) : (bx < 0.15f && by < 0.55f);
+            sset(s->alb, border || sym ? p->col2 : p->col, 1.0f);
+        } else set3(s->alb, 0.3f, 0.3f, 0.31f);
+        break;
+    case EM_MAT_TLIGHT: {
+        sset(s->alb, p->col, 1.0f);
+        if (axis == 2 && sgn < 0) {
+            float v = l[1] / p->h[1];  /* -1 .. 1 */
+            int k = v > 0.33f ? 0 : v > -0.33f ? 1 : 2;
+            float cy = k == 0 ? 0.66f : k == 1 ? 0.0f : -0.66f;
+            float dy = (v - cy) * p->h[1], dx = l[0];
+            if (dx * dx + dy * dy < 0.1f * 0.1f) {
+                if (k == (int)p->p[0]) {
+                    static const float lamp[3][3] = {{1.6f, 0.15f, 0.08f}, {1.6f, 0.9f, 0.1f}, {0.2f, 1.5f, 0.6f}};
+                    memcpy(s->emit, lamp[k], sizeof s->emit);
+                }
+                set3(s->alb, 0.02f, 0.02f, 0.02f);
+            }
+        }
+        break;
+    }
+    case EM_MAT_BARK: sset(s->alb, p->col, 0.75f + 0.5f * tnoise(R->nt, sm_fmod(x[0] * 7.0f + x[2] * 7.0f, 64.0f), x[1] * 1.5f, p->salt)); break;
+    case EM_MAT_LEAVES: {
+        float a = tnoise(R->nt, x[0] * 2.3f + x[2] * 0.7f, x[1] * 2.3f + x[2] * 1.9f, p->salt);
+        float b = dist < 40.0f ? tcell(R->nt, x[0] * 6.0f + x[1] * 3.0f, x[2] * 6.0f - x[1] * 3.0f, p->salt ^ 0x5u) : 0.5f;
+        float k = 0.6f * a + 0.4f * b;
+        for (int c = 0; c < 3; c++) s->alb[c] = sm_lerp(p->col2[c], p->col[c] * 1.3f, k);
+        break;
+    }
+    case EM_MAT_CLOTH: sset(s->alb, p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 6.0f, x[0] + x[2], p->salt)); break;
+    case EM_MAT_SKIN: {
+        /* hair on the top and back of the head (p[0], p[1]: facing direction) */
+        float front = (l[0] * p->p[1] + l[2] * p->p[0]) / p->h[2];
+        int hair = l[1] > 0.25f * p->h[1] || front < -0.3f;
+        sset(s->alb, hair ? p->col2 : p->col, 1.0f);
+        break;
+    }
+    case EM_MAT_PAINT: {
+        sset(s->alb, p->col, 1.0f);
+        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        if (axis == 2) {
+            /* front (+z local) and back: lights near the corners, bumper below */
+            float ux = fabsf(l[0]) / p->h[0];
+            if (v < 0.25f) sset(s->alb, p->col, 0.4f);
+            else if (ux > 0.6f && v > 0.45f && v < 0.75f) {
+                if (sgn > 0) { set3(s->alb, 0.7f, 0.7f, 0.65f); }
+                else { set3(s->alb, 0.45f, 0.02f, 0.02f); s->emit[0] = 0.15f; }
+            } else if (p->p[1] > 0 && v > 0.6f && sgn > 0) glass(s, R, p->col2, 0.35f, 0.2f);  /* van windscreen */
+        } else if (axis == 0) {
+            if (v < 0.12f) sset(s->alb, p->col, 0.35f);
+            else if (p->p[1] > 0 && v > 0.62f && v < 0.9f && l[2] > 0.2f * p->h[2]) glass(s, R, p->col2, 0.3f, 0.0f);
+        }
+        break;
+    }
+    case EM_MAT_CABIN: {
+        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        if (axis == 1) { sset(s->alb, p->col, 1.0f); break; }
+        if (v > 0.08f && v < 0.88f) {
+            if (axis == 2 || fabsf(fabsf(l[2]) / p->h[2] - 0.05f) > 0.12f) { glass(s, R, p->col2, 0.35f, 0.3f); break; }
+        }
+        sset(s->alb, p->col, 1.0f);
+        break;
+    }
+    case EM_MAT_TYRE: {
+        sset(s->alb, p->col, 1.0f);
+        if (axis == 0 && p->kind == EM_PRIM_BOX) {
+            float dy = l[1], dz = l[2];
+            float rim = 0.6f * p->p[0];
+            if (dy * dy + dz * dz < rim * rim) set3(s->alb, 0.3f, 0.3f, 0.31f);
+        }
+        break;
+    }
+    case EM_MAT_BUSBODY: {
+        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        sset(s->alb, p->col, 1.0f);
+        if (axis == 1) break;
+        if (axis == 0) {
+            if (v > 0.45f && v < 0.88f && sm_fmod(l[2] + 50.0f, 1.3f) > 0.12f) glass(s, R, p->col2, 0.25f, 0.0f);
+            else if (v > 0.25f && v < 0.35f) sset(s->alb, p->col2, 1.0f);
+            else if (v < 0.08f) sset(s->alb, p->col, 0.3f);
+        } else if (v > (sgn > 0 ? 0.35f : 0.5f) && v < 0.92f && fabsf(l[0]) < 0.9f * p->h[0]) glass(s, R, p->col2, 0.35f, 0.2f);
+        break;
+    }
+    default: sset(s->alb, p->col, 1.0f); break;
+    }
+}
+
+/* ---- sky ---- */
+static void sky_colour(const rctx *R, const float d[3], float out[3]) {
+    const em_world *w = R->w;
+    const em_light *L = &w->light;
+    float m = sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+    float s = d[1] / m;
+    float e = sm_clamp(s, 0.0f, 1.0f);
+    float g = 1.0f - (1.0f - e) * (1.0f - e);
+    g = g * g;
+    for (int k = 0; k < 3; k++) out[k] = sm_lerp(L->sky_hor[k], L->sky_zen[k], g);
+    float cosang = (d[0] * L->sun[0] + d[1] * L->sun[1] + d[2] * L->sun[2]) / m;
+    if (L->shadows && cosang > 0.0f) {
+        float c2 = cosang * cosang, c4 = c2 * c2, c8 = c4 * c4, c16 = c8 * c8;
+        float glow = 0.25f * c8 + 0.8f * c16 * c16 * c16;
+        for (int k = 0; k < 3; k++) out[k] += glow * L->sun_col[k] * 0.35f;
+        if (cosang > 0.9996f) for (int k = 0; k < 3; k++) out[k] = 4.0f;
+    }
+    if (L->cloud_cover > 0 && s > 0.005f) {
+        float u = d[0] / d[1] * 2.0f, v = d[2] / d[1] * 2.0f;
+        u = sm_clamp(u, -4000.0f, 4000.0f); v = sm_clamp(v, -4000.0f, 4000.0f);
+        float n = 0.65f * tnoise(R->nt, u * 0.6f, v * 0.6f, w->salt) + 0.35f * tnoise(R->nt, u * 1.9f + 7.0f, v * 1.9f, w->salt ^ 0x3u);
+        float c = sm_clamp((n - (1.0f - L->cloud_cover)) * 3.0f, 0.0f, 1.0f);
+        c *= sm_clamp(s * 8.0f, 0.0f, 1.0f);
+        if (L->cloud_cover >= 1.0f) c = 0.5f + 0.5f * c;  /* overcast: a textured grey deck */
+        float shade = 0.75f + 0.35f * n;
+        for (int k = 0; k < 3; k++) out[k] = sm_lerp(out[k], L->cloud_col[k] * shade, c);
+    }
+}
+
+void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_t noise_key,
+                     uint8_t *rgb, int8_t *label, float *depth, uint16_t *id_out) {
+    const int W = cam->w, H = cam->h;
+    scratch S = carve(mem, W, H);
+    const float *o = cam->pos;
+    const em_light *L = &w->light;
+    for (int i = 0; i < W; i++) S.ca[i] = ((float)i + 0.5f - cam->cx) / cam->fx;
+    for (int j = 0; j < H; j++) S.rb[j] = ((float)j + 0.5f - cam->cy) / cam->fy;
+
+    /* 1. terrain and sky */
+    for (int j = 0; j < H; j++)
+        for (int i = 0; i < W; i++) {
+            float d[3];
+            for (int k = 0; k < 3; k++) d[k] = cam->fwd[k] + S.ca[i] * cam->right[k] - S.rb[j] * cam->up[k];
+            float t;
+            int s = em_terrain_intersect(&w->ter, o, d, &t);
+            size_t q = (size_t)j * W + i;
+            if (s >= 0 && t > NEAR) { S.t[q] = t; S.id[q] = (uint16_t)(EM_ID_TERRAIN + s); }
+            else { S.t[q] = BIG; S.id[q] = EM_ID_SKY; }
+        }
+    /* 2. primitives */
+    for (int q = 0; q < w->n_prims; q++) {
+        prim_setup(&w->prims[q], cam, L->sun, &S.pf[q]);
+        int r[4];
+        if (screen_rect(cam, w->prims[q].bmin, w->prims[q].bmax, r)) raster_prim(cam, &w->prims[q], &S.pf[q], (uint16_t)q, &S, r);
+    }
+    /* 3. labels, depth, and shading into linear colour */
+    float cell_size = SG_CELL;
+    int shadows = L->shadows && rgb;
+    if (shadows) shadow_grid(w, &S, &cell_size);
+    shadow_map M = {L->sun[0] / L->sun[1], L->sun[2] / L->sun[1], 1.0f / cell_size,
+                    (int)(SG_NX * SG_CELL / cell_size), (int)(SG_NZ * SG_CELL / cell_size)};
+    /* first bonnet row of each column (H: none), consistent with em_bonnet_at */
+    int btop[W];
+    for (int i = 0; i < W; i++) {
+        int j = H;
+        if (w->bonnet) {
+            float u = ((float)i + 0.5f) / (float)W * 2.0f - 1.0f;
+            j = (int)sm_clamp(ceilf((float)H * (1.0f - w->bonnet_h * (1.0f - w->bonnet_curve * u * u)) - 0.5f), 0.0f, (float)H);
+            while (j > 0 && em_bonnet_at(w, cam, i, j - 1)) j--;
+            while (j < H && !em_bonnet_at(w, cam, i, j)) j++;
+        }
+        btop[i] = j;
+    }
+    if (rgb) {
+        uint32_t salt = w->salt;
+        for (int k = 0; k < NT * NT; k++) S.nt[k] = sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ salt));
+    }
+    rctx R = {w, S.nt};
+    for (int j = 0; j < H; j++)
+        for (int i = 0; i < W; i++) {
+            size_t q = (size_t)j * W + i;
+            uint16_t id = S.id[q];
+            if (j >= btop[i]) id = EM_ID_BONNET;
+            if (id_out) id_out[q] = id;
+            int cls = id == EM_ID_SKY ? EM_CLASS_SKY : id == EM_ID_BONNET ? EM_CLASS_IGNORE : -2;
+            float d[3], x[3], t = S.t[q];
+            for (int k = 0; k < 3; k++) d[k] = cam->fwd[k] + S.ca[i] * cam->right[k] - S.rb[j] * cam->up[k];
+            for (int k = 0; k < 3; k++) x[k] = o[k] + t * d[k];
+            if (cls == -2) cls = id >= EM_ID_TERRAIN ? em_terrain_class(&w->ter, x) : w->prims[id].cls;
+            if (label) label[q] = (int8_t)cls;
+            if (depth) depth[q] = id == EM_ID_SKY || id == EM_ID_BONNET ? 0.0f : t;
+            if (!rgb) continue;
+            float *c = S.lin + 3 * q;
+            if (id == EM_ID_SKY) sky_colour(&R, d, c);
+            else if (id == EM_ID_BONNET) {
+                /* paint reflecting the sky: brighter towards the top edge */
+                float v = (float)j / (float)H;
+                for (int k = 0; k < 3; k++) c[k] = w->bonnet_col[k] * (0.5f + L->amb_col[k] * 0.4f) + L->sky_hor[k] * 0.25f * (1.0f - v);
+            } else {
+                float dist = t * sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+                surf s;
+                float n[3];
+                int self = -1;
+                if (id >= EM_ID_TERRAIN) {
+                    memset(&s, 0, sizeof s);
+                    mat_terrain(&s, &R, id - EM_ID_TERRAIN, x, dist);
+                    if (id - EM_ID_TERRAIN == EM_SURF_KERB) { n[0] = x[0] < 0.5f * (w->ter.road_l + w->ter.road_r) ? 1.0f : -1.0f; n[1] = 0; n[2] = 0; }
+                    else { n[0] = 0; n[1] = 1; n[2] = 0; }
+                } else {
+                    shade_prim(&s, &R, &w->prims[id], x, n, dist);
+                    self = id;
+                }
+                float ndl = n[0] * L->sun[0] + n[1] * L->sun[1] + n[2] * L->sun[2];
+                float sun = ndl > 0 && shadows && !in_shadow(w, &S, &M, x, self) ? ndl : 0.0f;
+                float amb = 0.6f + 0.4f * n[1];
+                float fog = 1.0f - sm_exp(-dist * L->haze_density);
+                for (int k = 0; k < 3; k++) {
+                    float v = s.alb[k] * (L->amb_col[k] * amb + L->sun_col[k] * sun) + s.emit[k];
+                    c[k] = sm_lerp(v, L->haze_col[k], fog);
+                }
+            }
+        }
+    if (!rgb) return;
+    /* 4. exposure, soft shoulder, gamma 2 (sqrt), sensor noise (uniform,
+     * sd noise_sd levels, from a hash of the pixel), 8 bits */
+    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f / 1024.0f;
+    const uint32_t key = (uint32_t)(noise_key ^ (noise_key >> 32));
+    const size_t n = (size_t)W * H;
+    float *lin = S.lin;
+    for (size_t q = 0; q < 3 * n; q++) {  /* vectorised */
+        float v = lin[q] * ex;
+        v = v > 0.0f ? v : 0.0f;
+        lin[q] = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f;
+    }
+    for (size_t q = 0; q < n; q++) {
+        uint32_t h = sm_hash32((uint32_t)q * 0x9e3779b9u ^ key);
+        for (int k = 0; k < 3; k++) {
+            float g = lin[3 * q + k] + ((float)((h >> (10 * k)) & 1023) - 511.5f) * amp + 0.5f;
+            g = g < 0.0f ? 0.0f : g > 255.0f ? 255.0f : g;
+            rgb[3 * q + k] = (uint8_t)g;
+        }
+    }
+}
