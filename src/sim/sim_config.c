@@ -201,20 +201,27 @@ static int load_object(em_sim_params *p, loader *ld, const cJSON *j, int depth, 
 /* masters -> ports: a master names one of "ports" (of this file) */
 static int resolve_ports(em_sim_params *p, loader *ld, int board, em_err *err)
 {
+    em_sim_port orig[EM_SIM_NMASTERS];   /* the ports before this file */
+    memcpy(orig, p->port, sizeof orig);
     for (int m = 0; m < EM_SIM_NMASTERS; m++) {
         if (!ld->master_set[m]) {
             if (board) return em_error(err, EM_EFORMAT, "%s: missing key \"masters.%s\"", ld->path, em_sim_master_names[m]);
             /* a config may redefine the port a master already uses */
             for (int i = 0; i < ld->n_ports; i++)
-                if (!strcmp(ld->ports[i].name, p->port[m].name)) p->port[m] = ld->ports[i];
+                if (!strcmp(ld->ports[i].name, orig[m].name)) p->port[m] = ld->ports[i];
             continue;
         }
         int found = -1;
         for (int i = 0; i < ld->n_ports; i++)
             if (!strcmp(ld->ports[i].name, ld->master_port[m])) found = i;
-        if (found < 0) return em_error(err, EM_EFORMAT, "%s: master %s names port \"%s\", which \"ports\" does not define",
-                                       ld->path, em_sim_master_names[m], ld->master_port[m]);
-        p->port[m] = ld->ports[found];
+        if (found >= 0) { p->port[m] = ld->ports[found]; continue; }
+        /* a config may move a master onto a port the board already has */
+        int have = -1;
+        for (int i = 0; i < EM_SIM_NMASTERS && !board; i++)
+            if (!strcmp(orig[i].name, ld->master_port[m])) have = i;
+        if (have < 0) return em_error(err, EM_EFORMAT, "%s: master %s names port \"%s\", which \"ports\" does not define",
+                                      ld->path, em_sim_master_names[m], ld->master_port[m]);
+        p->port[m] = orig[have];
     }
     return EM_OK;
 }
