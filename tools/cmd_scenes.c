@@ -8,8 +8,9 @@
  * label_7/<i>.npy (H x W, class id or -1), depth/<i>.npy (H x W x 1 metres,
  * 0 invalid), preview/<i>.png (image | classes | depth 0..80 m).  Every
  * argument is checked before anything is written; every file is written
- * under a temporary name and renamed; on a failure the files of this run are
- * removed.  Scenes are rendered on T threads; each file depends on its index
+ * under a temporary name and renamed; on a failure the files and directories
+ * this run created are removed (files of an earlier run that this run
+ * rewrote keep the new bytes, which are the same for the same arguments).  Scenes are rendered on T threads; each file depends on its index
  * only, so the bytes do not depend on T. */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include "engine/engine.h"
 #include "image/image.h"
 #include "cli.h"
+#include "outputs.h"
 
 #define PREVIEW_DEPTH_MAX 80.0f
 
@@ -53,6 +55,7 @@ typedef struct {
     atomic_ullong next; /* next index offset to render */
     atomic_ullong done;
     atomic_int failed;
+    unsigned char *created; /* [count] 1: this run created the index's files */
     char errmsg[EM_ERR_LEN + 64];
     pthread_mutex_t lock;
     int bar;
@@ -68,6 +71,9 @@ static int write_scene(job *J, uint64_t i, uint8_t *rgb, int8_t *label, float *d
     int rc = em_scene_render(J->seed, J->split, i, W, H, rgb, label, depth, err);
     if (rc) return rc;
     char path[1200];
+    struct stat st;
+    path_of(J, "image", i, "npy", path, sizeof path);
+    if (stat(path, &st) != 0) J->created[i - J->start] = 1;
     for (int k = 0; k < 3 * n; k++) f[k] = (float)rgb[k] / 255.0f;
     int shape[3] = {H, W, 3};
     path_of(J, "image", i, "npy", path, sizeof path);
@@ -136,22 +142,6 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static int mkdir_one(const char *p) {
-    if (mkdir(p, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-        errno = ENOTDIR;
-    }
-    return -1;
-}
-static int mkdir_p(const char *dir) {
-    char buf[1200];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *s = buf + 1; *s; s++)
-        if (*s == '/') { *s = 0; if (mkdir_one(buf)) return -1; *s = '/'; }
-    return mkdir_one(buf);
-}
-
 int em_cmd_scenes(int argc, char **argv) {
     const char *out = NULL, *split_name = "train";
     uint64_t count = 100, seed = 1, start = 0, threads = 0;
@@ -170,7 +160,7 @@ int em_cmd_scenes(int argc, char **argv) {
             if (strcmp(v, "train") && strcmp(v, "val")) return em_cli_die("--split: '%s' is neither train nor val", v);
             split_name = v;
         } else if (!strcmp(o, "--count")) {
-            if (parse_u64(o, v, 100000000ull, &count)) return 1;
+            if (parse_u64(o, v, 10000000ull, &count)) return 1;
             if (count == 0) return em_cli_die("--count: must be at least 1");
         } else if (!strcmp(o, "--seed")) { if (parse_u64(o, v, UINT64_MAX, &seed)) return 1; }
         else if (!strcmp(o, "--start")) { if (parse_u64(o, v, 1000000000000ull, &start)) return 1; }
@@ -194,12 +184,15 @@ int em_cmd_scenes(int argc, char **argv) {
     J->seed = seed; J->start = start; J->count = count;
     J->split = strcmp(split_name, "val") ? EM_SPLIT_TRAIN : EM_SPLIT_VAL;
     J->w = w; J->h = h;
+    J->created = calloc(count, 1);
+    if (!J->created) { free(J); return em_cli_die("scenes: out of memory"); }
     pthread_mutex_init(&J->lock, NULL);
     const char *kinds[4] = {"image", "label_7", "depth", "preview"};
     for (int k = 0; k < 4; k++) {
         char d[1200];
+        em_err err;
         snprintf(d, sizeof d, "%s/%s", J->dir, kinds[k]);
-        if (mkdir_p(d)) { int e = errno; free(J); return em_cli_die("%s: cannot create directory (%s)", d, strerror(e)); }
+        if (em_out_mkdir(d, &err)) { free(J->created); free(J); return em_cli_die("%s", err.msg); }
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = threads ? (int)threads : (ncpu > 0 ? (int)ncpu : 1);
@@ -215,10 +208,11 @@ int em_cmd_scenes(int argc, char **argv) {
     worker(J);
     for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
     if (atomic_load(&J->failed)) {
-        /* remove the files of this run: indices 0..next-1 were taken by a worker */
+        /* remove the files this run created (indices taken by a worker, new) */
         uint64_t taken = atomic_load(&J->next);
         for (uint64_t k = 0; k < count && k < taken; k++) {
             char path[1200];
+            if (!J->created[k]) continue;
             for (int q = 0; q < 4; q++) {
                 path_of(J, kinds[q], start + k, q == 3 ? "png" : "npy", path, sizeof path);
                 unlink(path);
@@ -227,10 +221,14 @@ int em_cmd_scenes(int argc, char **argv) {
         char msg[sizeof J->errmsg];
         memcpy(msg, J->errmsg, sizeof msg);
         pthread_mutex_destroy(&J->lock);
+        free(J->created);
         free(J);
-        return em_cli_die("%s", msg);
+        return em_cli_die("%s", msg);  /* also removes the directories this run made */
     }
     pthread_mutex_destroy(&J->lock);
+    free(J->created);
     free(J);
+    em_err err;
+    if (em_out_commit(&err)) return em_cli_die("%s", err.msg);
     return 0;
 }

@@ -62,14 +62,17 @@ static void prim_span(const em_prim *p, const float o[3], const float d[3], floa
             if (t2 < hi) hi = t2;
         }
     } else if (p->kind == EM_PRIM_CYL) {
+        /* robust form: closest approach to the axis, then the half chord */
         float ex = o[0] - p->c[0], ez = o[2] - p->c[2];
-        float a = d[0] * d[0] + d[2] * d[2], bh = ex * d[0] + ez * d[2], c = ex * ex + ez * ez - p->h[0] * p->h[0];
+        float a = d[0] * d[0] + d[2] * d[2];
         if (a > 0.0f) {
-            float disc = bh * bh - a * c;
+            float tc = -(ex * d[0] + ez * d[2]) / a;
+            float px = ex + tc * d[0], pz = ez + tc * d[2];
+            float disc = p->h[0] * p->h[0] - (px * px + pz * pz);
             if (disc < 0.0f) { *tn = 1; *tf = 0; return; }
-            float sq = sqrtf(disc);
-            lo = (-bh - sq) / a; hi = (-bh + sq) / a;
-        } else if (c > 0.0f) { *tn = 1; *tf = 0; return; }
+            float sq = sqrtf(disc / a);
+            lo = tc - sq; hi = tc + sq;
+        } else if (ex * ex + ez * ez > p->h[0] * p->h[0]) { *tn = 1; *tf = 0; return; }
         if (d[1] != 0.0f) {
             float inv = 1.0f / d[1];
             float t1 = (p->c[1] - p->h[1] - o[1]) * inv, t2 = (p->c[1] + p->h[1] - o[1]) * inv;
@@ -79,13 +82,14 @@ static void prim_span(const em_prim *p, const float o[3], const float d[3], floa
         } else if (fabsf(o[1] - p->c[1]) > p->h[1]) { *tn = 1; *tf = 0; return; }
     } else {
         float e[3], q[3];
-        for (int k = 0; k < 3; k++) { e[k] = (o[k] - p->c[k]) / p->h[k]; q[k] = d[k] / p->h[k]; }
-        float a = q[0] * q[0] + q[1] * q[1] + q[2] * q[2], bh = e[0] * q[0] + e[1] * q[1] + e[2] * q[2];
-        float c = e[0] * e[0] + e[1] * e[1] + e[2] * e[2] - 1.0f;
-        float disc = bh * bh - a * c;
+        for (int k = 0; k < 3; k++) { float ih = 1.0f / p->h[k]; e[k] = (o[k] - p->c[k]) * ih; q[k] = d[k] * ih; }
+        float a = q[0] * q[0] + q[1] * q[1] + q[2] * q[2];
+        float tc = -(e[0] * q[0] + e[1] * q[1] + e[2] * q[2]) / a;
+        float px = e[0] + tc * q[0], py = e[1] + tc * q[1], pz = e[2] + tc * q[2];
+        float disc = 1.0f - (px * px + py * py + pz * pz);
         if (disc < 0.0f) { *tn = 1; *tf = 0; return; }
-        float sq = sqrtf(disc);
-        lo = (-bh - sq) / a; hi = (-bh + sq) / a;
+        float sq = sqrtf(disc / a);
+        lo = tc - sq; hi = tc + sq;
     }
     *tn = lo; *tf = hi;
 }
@@ -157,15 +161,14 @@ int em_terrain_class(const em_terrain *T, const float x[3]) {
 }
 
 float em_terrain_surface_dist(const em_terrain *T, const float x[3]) {
-    if (x[0] >= T->road_l && x[0] <= T->road_r) {
-        float dr = fabsf(x[1]);
-        if (x[1] <= T->kerb_h) {  /* or on a kerb face */
-            float dk = fabsf(x[0] - T->road_l) < fabsf(x[0] - T->road_r) ? fabsf(x[0] - T->road_l) : fabsf(x[0] - T->road_r);
-            if (dk < dr) dr = dk;
-        }
-        return dr;
+    float d = BIG;
+    if (x[0] >= T->road_l && x[0] <= T->road_r) d = fabsf(x[1]);                 /* road */
+    else d = fabsf(x[1] - T->kerb_h);                                            /* raised side */
+    if (x[1] >= 0.0f && x[1] <= T->kerb_h) {                                     /* kerb faces */
+        float k = fabsf(x[0] - T->road_l) < fabsf(x[0] - T->road_r) ? fabsf(x[0] - T->road_l) : fabsf(x[0] - T->road_r);
+        d = k < d ? k : d;
     }
-    return fabsf(x[1] - T->kerb_h);
+    return d;
 }
 
 /* ---- the ego bonnet: a curved band at the bottom of the frame ---- */
@@ -325,15 +328,17 @@ static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast 
                 irow[i] = hit ? pid : irow[i];
             }
         } else if (p->kind == EM_PRIM_CYL) {
-            const float ox = F->o[0], oz = F->o[2], c0 = F->c0, rx = F->r[0], ry = F->r[1], rz = F->r[2];
+            const float ox = F->o[0], oz = F->o[2], rr = p->h[0] * p->h[0], rx = F->r[0], ry = F->r[1], rz = F->r[2];
             const float ylo = p->c[1] - p->h[1] - cam->pos[1], yhi = p->c[1] + p->h[1] - cam->pos[1];
             for (int i = r[0]; i <= r[1]; i++) {
                 float a = ca[i];
                 float dx = bx + a * rx, dy = by + a * ry, dz = bz + a * rz;
-                float qa = dx * dx + dz * dz, bh = ox * dx + oz * dz;
-                float disc = bh * bh - qa * c0;
-                float sq = sqrtf(disc > 0.0f ? disc : 0.0f);
-                float lo = (-bh - sq) / qa, hi = (-bh + sq) / qa;
+                float qa = dx * dx + dz * dz;
+                float tc = -(ox * dx + oz * dz) / qa;
+                float px = ox + tc * dx, pz = oz + tc * dz;
+                float disc = rr - (px * px + pz * pz);
+                float sq = sqrtf((disc > 0.0f ? disc : 0.0f) / qa);
+                float lo = tc - sq, hi = tc + sq;
                 float iy = 1.0f / dy;
                 float t1 = ylo * iy, t2 = yhi * iy;
                 float yn = t1 < t2 ? t1 : t2, yf = t1 < t2 ? t2 : t1;
@@ -343,14 +348,16 @@ static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast 
                 irow[i] = hit ? pid : irow[i];
             }
         } else {
-            const float ox = F->o[0], oy = F->o[1], oz = F->o[2], c0 = F->c0, rx = F->r[0], ry = F->r[1], rz = F->r[2];
+            const float ox = F->o[0], oy = F->o[1], oz = F->o[2], rx = F->r[0], ry = F->r[1], rz = F->r[2];
             for (int i = r[0]; i <= r[1]; i++) {
                 float a = ca[i];
                 float dx = bx + a * rx, dy = by + a * ry, dz = bz + a * rz;
-                float qa = dx * dx + dy * dy + dz * dz, bh = ox * dx + oy * dy + oz * dz;
-                float disc = bh * bh - qa * c0;
-                float sq = sqrtf(disc > 0.0f ? disc : 0.0f);
-                float tn = (-bh - sq) / qa;
+                float qa = dx * dx + dy * dy + dz * dz;
+                float tc = -(ox * dx + oy * dy + oz * dz) / qa;
+                float px = ox + tc * dx, py = oy + tc * dy, pz = oz + tc * dz;
+                float disc = 1.0f - (px * px + py * py + pz * pz);
+                float sq = sqrtf((disc > 0.0f ? disc : 0.0f) / qa);
+                float tn = tc - sq;
                 int hit = (disc >= 0.0f) & (tn > NEAR) & (tn < trow[i]);
                 trow[i] = hit ? tn : trow[i];
                 irow[i] = hit ? pid : irow[i];
@@ -420,21 +427,24 @@ static inline int blocks(const em_prim *p, const prim_fast *F, const float x[3],
     }
     if (p->kind == EM_PRIM_CYL) {
         float ex = x[0] - p->c[0], ez = x[2] - p->c[2];
-        float bh = ex * L[0] + ez * L[2], c0 = ex * ex + ez * ez - p->h[0] * p->h[0];
-        float disc = bh * bh - F->sa * c0;
-        if (disc < 0.0f || F->sa <= 0.0f) return 0;
-        float sq = sqrtf(disc);
-        float lo = (-bh - sq) / F->sa, hi = (-bh + sq) / F->sa;
+        if (F->sa <= 0.0f) return 0;
+        float tc = -(ex * L[0] + ez * L[2]) / F->sa;
+        float px = ex + tc * L[0], pz = ez + tc * L[2];
+        float disc = p->h[0] * p->h[0] - (px * px + pz * pz);
+        if (disc < 0.0f) return 0;
+        float sq = sqrtf(disc / F->sa);
+        float lo = tc - sq, hi = tc + sq;
         float t1 = (p->c[1] - p->h[1] - x[1]) / L[1], t2 = (p->c[1] + p->h[1] - x[1]) / L[1];
         float tn = lo > t1 ? lo : t1, tf = hi < t2 ? hi : t2;
         return tn <= tf && tf > 0.02f;
     }
     float e[3];
     for (int k = 0; k < 3; k++) e[k] = (x[k] - p->c[k]) / p->h[k];
-    float bh = e[0] * F->sq[0] + e[1] * F->sq[1] + e[2] * F->sq[2], c0 = e[0] * e[0] + e[1] * e[1] + e[2] * e[2] - 1.0f;
-    float disc = bh * bh - F->sa * c0;
+    float tc = -(e[0] * F->sq[0] + e[1] * F->sq[1] + e[2] * F->sq[2]) / F->sa;
+    float px = e[0] + tc * F->sq[0], py = e[1] + tc * F->sq[1], pz = e[2] + tc * F->sq[2];
+    float disc = 1.0f - (px * px + py * py + pz * pz);
     if (disc < 0.0f) return 0;
-    float hi = (-bh + sqrtf(disc)) / F->sa;
+    float hi = tc + sqrtf(disc / F->sa);
     return hi > 0.02f;
 }
 

@@ -1,6 +1,7 @@
 /* Street worlds: everything a scene holds, drawn from one per-scene RNG
  * (docs/scenes.md lists the ranges).  No allocation; the world has a fixed
  * capacity of EM_MAX_PRIMS primitives and stops adding objects when full. */
+#include <stddef.h>
 #include <string.h>
 #include "scenes/scene.h"
 #include "scenes/smath.h"
@@ -391,7 +392,7 @@ void em_world_build(em_world *w, uint64_t seed, int split, uint64_t index) {
      * different RNG states, never the same stream */
     rng.s = sm_mix64(sm_mix64(seed ^ 0x5ce7e5u) + 2 * index + (uint64_t)(split & 1));
     sm_rng *r = &rng;
-    w->n_prims = 0;
+    memset(w, 0, offsetof(em_world, prims));  /* every field but the primitive array */
     w->salt = sm_next(r);
     builder bld = {.w = w, .r = r};
     builder *b = &bld;
