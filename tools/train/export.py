@@ -15,7 +15,9 @@ import m3vit_convert  # noqa: E402
 
 def export(shipped_model, ckpt, out_path, dtype="F16"):
     sd = {k: v.detach().cpu().numpy() for k, v in shipped_model.state_dict().items()}
-    cfg, tensors, _ = m3vit_convert.convert_state_dict(sd)
+    c = shipped_model.cfg
+    cfg, tensors, _ = m3vit_convert.convert_state_dict(sd, heads=c["n_heads"], top_k=c["top_k"],
+                                                       ln_eps=c["ln_eps"], bn_eps=c["bn_eps"])
     args = ckpt["args"]
     meta = collections.OrderedDict()
     meta["format"] = "edgemoe"

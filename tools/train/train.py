@@ -203,11 +203,11 @@ def save_ckpt(path, model, opt, step, wall, args, commit):
 
 
 def read_log(path, upto):
-    """Rows of an earlier log with step < upto (a resumed run rewrites the rest)."""
+    """Rows of an earlier log up to step upto (a resumed run rewrites the rest)."""
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [r for r in csv.DictReader(f) if int(r["step"]) < upto]
+        return [r for r in csv.DictReader(f) if int(r["step"]) <= upto]
 
 
 def train(args):
