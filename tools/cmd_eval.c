@@ -69,7 +69,7 @@ static void seg_json(cJSON *parent, const char *key, const em_seg_result *r) {
     cJSON_AddNumberToObject(o, "pixels", (double)r->pixels);
     cJSON *names = cJSON_AddArrayToObject(o, "classes"), *iou = cJSON_AddArrayToObject(o, "iou");
     for (int c = 0; c < r->n_classes; c++) {
-        char nm[16];
+        char nm[24];
         snprintf(nm, sizeof nm, "class%d", c);
         cJSON_AddItemToArray(names, cJSON_CreateString(r->n_classes == EM_N_CLASSES ? CLASS_NAMES[c] : nm));
         cJSON_AddItemToArray(iou, r->present[c] ? cJSON_CreateNumber(r->iou[c]) : cJSON_CreateNull());
@@ -159,17 +159,11 @@ int em_cmd_eval(int argc, char **argv) {
         return em_cli_die("unknown task '%s' (semseg, depth, all)", a.task);
 
     /* model */
-    em_model m;
     em_err err;
-    int rc;
-    if (a.model) rc = em_model_load(&m, a.model, &err);
-    else {
-        em_config cfg;
-        em_config_default(&cfg);
-        rc = em_model_synthetic(&m, &cfg, EM_SYNTHETIC_SEED, &err);
-    }
-    if (rc) return em_cli_die("%s", err.msg);
-    const em_config *c = &m.cfg;
+    em_model *model = em_model_open(a.model, &err); /* NULL: the default (synthetic) model */
+    if (!model) return em_cli_die("%s", err.msg);
+    const em_model *mp = model;
+    const em_config *c = &mp->cfg;
     const int t_seg = strcmp(a.task, "depth") ? em_task_index(c, "semseg") : -1;
     const int t_dep = strcmp(a.task, "semseg") ? em_task_index(c, "depth") : -1;
     const int C = t_seg >= 0 ? c->task_channels[t_seg] : 0;
@@ -214,7 +208,7 @@ int em_cmd_eval(int argc, char **argv) {
         em_session_opts opts = {0};
         opts.engine = r->kind;
         opts.threads = a.threads;
-        r->s = em_session_new(&m, &opts, &err);
+        r->s = em_session_new(mp, &opts, &err);
         r->pred = malloc(HW);
         if (!r->s) { em_cli_die("%s", err.msg); goto done; }
         if (!r->pred) { em_cli_die("out of memory"); goto done; }
@@ -312,7 +306,7 @@ int em_cmd_eval(int argc, char **argv) {
         cJSON_AddStringToObject(j, "data", a.data);
         cJSON_AddStringToObject(j, "split", a.split);
         cJSON_AddNumberToObject(j, "samples", n);
-        cJSON_AddStringToObject(j, "model", m.source);
+        cJSON_AddStringToObject(j, "model", mp->source);
         cJSON_AddStringToObject(j, "engine", em_engine_name(kind_a));
         if (t_seg >= 0) seg_json(j, "semseg", &sr[0]);
         if (t_dep >= 0) depth_json(j, "depth", &dr[0]);
@@ -356,15 +350,15 @@ int em_cmd_eval(int argc, char **argv) {
         print_json_line(j);
     } else {
         const int cm = a.compare != NULL;
-        printf("edgemoe eval: %s/%s, %d samples, model %s%s\n", a.data, a.split, n, m.source,
-               a.model ? "" : " (untrained)");
+        printf("edgemoe eval: %s/%s, %d samples, model %s%s\n", a.data, a.split, n, mp->source,
+               strncmp(mp->source, "synthetic", 9) ? "" : " (untrained)");
         printf("  %-16s %10s", "", em_engine_name(kind_a));
         if (cm) printf(" %10s %10s", em_engine_name(kind_b), "diff");
         printf("\n");
         if (t_seg >= 0) {
             printf("semseg IoU\n");
             for (int k = 0; k < C; k++) {
-                char nm[16];
+                char nm[24];
                 snprintf(nm, sizeof nm, "class %d", k);
                 row(C == EM_N_CLASSES ? CLASS_NAMES[k] : nm, sr[0].iou[k], cm ? sr[1].iou[k] : NAN, cm);
             }
@@ -413,6 +407,6 @@ done:
     free(label);
     free(cmp);
     em_dataset_close(&ds);
-    em_model_free(&m);
+    em_model_close(model);
     return ret;
 }
