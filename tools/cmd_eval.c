@@ -49,9 +49,21 @@ typedef struct {
 
 static void usage_eval(FILE *f) {
     fputs("usage: edgemoe eval [--model DIR|FILE.safetensors] --data DIR [--split val]\n"
-          "                    [--engine fast|ref|fixed] [--compare ENGINE] [--task semseg|depth|all]\n"
+          "                    [--engine fast|ref|fixed|...] [--compare ENGINE] [--task semseg|depth|all]\n"
           "                    [--limit N] [--threads N] [--json [--per-image]]\n"
           "Metrics of the model over DIR/<split>/{image,label_7,depth}/<i>.npy|.png (docs/dataset.md).\n", f);
+}
+
+/* "ref, fast, ...": every engine this library names */
+static const char *engine_list(void) {
+    static char buf[128];
+    buf[0] = 0;
+    for (int k = 0; k < 16; k++) {
+        const char *nm = em_engine_name((em_engine_kind)k);
+        if (strcmp(nm, "?") && strlen(buf) + strlen(nm) + 3 < sizeof buf)
+            strcat(strcat(buf, buf[0] ? ", " : ""), nm);
+    }
+    return buf;
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
@@ -150,9 +162,9 @@ int em_cmd_eval(int argc, char **argv) {
     if (!a.data) return em_cli_die("eval: no --data DIR given");
     if (a.per_image && !a.json) return em_cli_die("eval: --per-image needs --json");
     em_engine_kind kind_a, kind_b = EM_ENGINE_REF;
-    if (em_engine_parse(a.engine, &kind_a)) return em_cli_die("unknown engine '%s' (ref, fast, fixed)", a.engine);
+    if (em_engine_parse(a.engine, &kind_a)) return em_cli_die("unknown engine '%s' (%s)", a.engine, engine_list());
     if (a.compare && em_engine_parse(a.compare, &kind_b))
-        return em_cli_die("--compare: unknown engine '%s' (ref, fast, fixed)", a.compare);
+        return em_cli_die("--compare: unknown engine '%s' (%s)", a.compare, engine_list());
     if (!em_engine_available(kind_a)) return em_cli_die("engine '%s' is not built into this edgemoe", a.engine);
     if (a.compare && !em_engine_available(kind_b)) return em_cli_die("engine '%s' is not built into this edgemoe", a.compare);
     if (strcmp(a.task, "all") && strcmp(a.task, "semseg") && strcmp(a.task, "depth"))
