@@ -140,6 +140,8 @@ int main(void)
         bad_case("DDR efficiency 0", "\"dram_efficiency\": 0.75", "\"dram_efficiency\": 0", "dram_efficiency");
         bad_case("a string for a number", "\"static_w\": 3.5", "\"static_w\": \"3.5\"", "\"static_w\" must be a number");
         bad_case("fractional budget", "\"bram_budget\": 1824", "\"bram_budget\": 18.5", "integer");
+        bad_case("a port no master uses", "\"A\": {\"bits\"", "\"Z\": {\"bits\": 64, \"clock_mhz\": 0, \"efficiency\": 1, \"latency_ns\": 1}, \"A\": {\"bits\"",
+                 "\"Z\" is not used");
         bad_case("key given twice", "\"fmax_mhz\": 275", "\"fmax_mhz\": 275, \"clock_mhz\": 250", "twice");
     }
 

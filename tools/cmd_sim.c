@@ -355,8 +355,9 @@ int em_cmd_sim(int argc, char **argv)
         }
         if (svg) {
             char title[300], path[1100];
-            snprintf(title, sizeof title, "Edge-MoE model: %.3f ms/image, task %s (P=%d, tile %dx%d, %.0f MHz)",
-                     r->latency_ms, c->task_name[t], p.attn_p, p.tile_in, p.tile_out, p.clock_mhz);
+            snprintf(title, sizeof title, "Edge-MoE model on %s: %.3f ms/image, task %s (P=%d, tile %dx%d, %.0f MHz)",
+                     p.board[0] ? p.board : "a custom board", r->latency_ms, c->task_name[t], p.attn_p, p.tile_in, p.tile_out,
+                     p.clock_mhz);
             if (__builtin_popcount(mask) > 1) {
                 const char *dot = strrchr(svg, '.');
                 int cut = dot ? (int)(dot - svg) : (int)strlen(svg);

@@ -223,6 +223,11 @@ static int resolve_ports(em_sim_params *p, loader *ld, int board, em_err *err)
                                       ld->path, em_sim_master_names[m], ld->master_port[m]);
         p->port[m] = orig[have];
     }
+    for (int i = 0; i < ld->n_ports; i++) {   /* a port no master reaches is a typo */
+        int used = 0;
+        for (int m = 0; m < EM_SIM_NMASTERS; m++) used |= !strcmp(p->port[m].name, ld->ports[i].name);
+        if (!used) return em_error(err, EM_EFORMAT, "%s: port \"%s\" is not used by any master", ld->path, ld->ports[i].name);
+    }
     return EM_OK;
 }
 
