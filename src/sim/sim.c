@@ -1,6 +1,7 @@
 /* Performance model of the Edge-MoE accelerator: loop trips from the hw
- * twin's dataflow, II/depth from SPEC 4, ping-pong weight tiles, DRAM per
- * AXI port.  See sim.h for the model and docs/sim.md for its assumptions. */
+ * twin's dataflow, II/depth from SPEC 4, ping-pong weight tiles, memory
+ * through master -> PS port -> DDR controller, resources, energy.  See
+ * sim.h for the model and docs/sim.md for its assumptions. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

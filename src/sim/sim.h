@@ -1,17 +1,23 @@
-/* Performance model of the Edge-MoE accelerator (issue 5, docs/sim.md).
+/* Performance model of the Edge-MoE accelerator (issues 5 and 12,
+ * docs/sim.md).
  *
  * The backbone is modelled at the level of its pipelined loops, following
  * the dataflow of the accelerator twin in src/hw: a loop invocation costs
  * trips x II + depth cycles (II and depth from SPEC 4, overridable); loops
  * of one dataflow region overlap (the slowest sets the pace, every depth is
- * paid once); each phase is then limited by DRAM (bytes per AXI port at
- * axi_bits/8 x clock, all ports together at dram_gbps, plus burst latency).
- * The linear unit's weight tiles are loaded into ping-pong buffers: after
- * the first load, a tile step costs max(load of tile t+1, compute of tile
- * t).  MoE costs follow the real expert queues (tokens per expert).
+ * paid once).  Each such phase is then limited by memory on a board
+ * (boards/NAME.json): the kernel's five AXI masters (axi_bits x clock each
+ * way), the PS slave port each reaches (its bits x clock x efficiency,
+ * shared by the masters on it), the shared DDR controller (sustained
+ * bandwidth + a row activation per scattered segment) and the round trip;
+ * what set the pace is recorded per phase.  The linear unit's weight tiles
+ * are loaded into ping-pong buffers: after the first load, a tile step costs
+ * max(load of tile t+1, compute of tile t).  MoE costs follow the real
+ * expert queues (tokens per expert).  Energy per image is an estimate from
+ * activity counts and per-board coefficients.
  *
  * Trip counts are kept per op in the units of the hw twin's counters
- * (HW_TRIP_* in hw/hw_stats.h) so that tests/test_sim_trips.c can compare
+ * (HW_TRIP_* in hw/hw_stats.h) so that tests/check_sim_trips.c can compare
  * them with an instrumented run of src/hw. */
 #ifndef EM_SIM_H
 #define EM_SIM_H
