@@ -13,6 +13,8 @@
 #include "scenes/smath.h"
 
 #define NEAR 0.05f
+#define FOG_N 256
+#define FOG_MAX 512.0f
 #define BIG 1e30f
 
 /* Value noise from a per-render table of 64 x 64 hashed values (built from
@@ -189,6 +191,7 @@ typedef struct {
     float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
     float sa;                 /* cyl / ellipsoid: sun quadratic's a */
     float sq[3];              /* ellipsoid: sun direction / h */
+    float g[4];               /* x0, x1, z0, z1 of the box's projection along the sun onto y = 0 */
 } prim_fast;
 
 typedef struct {
@@ -233,7 +236,7 @@ static scratch carve(void *mem, int w, int h) {
 }
 
 /* ---- screen rectangle of a primitive's bounding box (near-plane clipped) ---- */
-static int screen_rect(const em_camera *cam, const float bmin[3], const float bmax[3], int r[4]) {
+static int screen_rect(const em_camera *cam, const float bmin[3], const float bmax[3], int r[4], float *zmin) {
     float cz[8], sx[8], sy[8];
     for (int k = 0; k < 8; k++) {
         float P[3] = {k & 1 ? bmax[0] : bmin[0], k & 2 ? bmax[1] : bmin[1], k & 4 ? bmax[2] : bmin[2]};
@@ -246,8 +249,10 @@ static int screen_rect(const em_camera *cam, const float bmin[3], const float bm
     int any = 0;
 #define ADDPT(X, Y, Z) do { float px = cam->cx + cam->fx * (X) / (Z), py = cam->cy - cam->fy * (Y) / (Z); \
         x0 = px < x0 ? px : x0; x1 = px > x1 ? px : x1; y0 = py < y0 ? py : y0; y1 = py > y1 ? py : y1; any = 1; } while (0)
+    float zm = BIG;
     for (int k = 0; k < 8; k++)
-        if (cz[k] >= NEAR) ADDPT(sx[k], sy[k], cz[k]);
+        if (cz[k] >= NEAR) { ADDPT(sx[k], sy[k], cz[k]); zm = cz[k] < zm ? cz[k] : zm; } else zm = NEAR;
+    *zmin = zm;  /* no point of the box is nearer (depth along the optical axis) */
     /* edges crossing the near plane */
     for (int a = 0; a < 8; a++)
         for (int bit = 1; bit < 8; bit <<= 1) {
@@ -300,13 +305,19 @@ static void prim_setup(const em_prim *p, const em_camera *cam, const float *sun,
 
 /* ---- rasterising one primitive into the z-buffer: branch-free inner loops
  * (the compiler vectorises them; IEEE results are the same either way) ---- */
-static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast *F, uint16_t pid, scratch *S, const int r[4]) {
+static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast *F, uint16_t pid, scratch *S, const int r[4],
+                        float zmin) {
     const int W = cam->w;
     for (int j = r[2]; j <= r[3]; j++) {
         float b = S->rb[j];
         float bx = F->f[0] - b * F->u[0], by = F->f[1] - b * F->u[1], bz = F->f[2] - b * F->u[2];
         float *trow = S->t + (size_t)j * W;
         uint16_t *irow = S->id + (size_t)j * W;
+        /* occlusion: the row segment is already nearer than any point of the box
+         * (primitives go front to back, so this skips most hidden rows) */
+        float m = 0.0f;
+        for (int i = r[0]; i <= r[1]; i++) m = trow[i] > m ? trow[i] : m;
+        if (m <= zmin) continue;
         const float *ca = S->ca;
         if (p->kind == EM_PRIM_BOX) {
             const float hx = p->h[0], hy = p->h[1], hz = p->h[2];
@@ -386,6 +397,8 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
                     gx0 = gx < gx0 ? gx : gx0; gx1 = gx > gx1 ? gx : gx1;
                     gz0 = gz < gz0 ? gz : gz0; gz1 = gz > gz1 ? gz : gz1;
                 }
+                float *g = S->pf[q].g;
+                g[0] = gx0; g[1] = gx1; g[2] = gz0; g[3] = gz1;
                 int ix0 = (int)sm_clamp(floorf((gx0 - SG_X0) / cs), 0, (float)(nx - 1)), ix1 = (int)sm_clamp(floorf((gx1 - SG_X0) / cs), 0, (float)(nx - 1));
                 int iz0 = (int)sm_clamp(floorf((gz0 - SG_Z0) / cs), 0, (float)(nz - 1)), iz1 = (int)sm_clamp(floorf((gz1 - SG_Z0) / cs), 0, (float)(nz - 1));
                 for (int iz = iz0; iz <= iz1; iz++)
@@ -458,7 +471,9 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
     int c = (int)fz * M->nx + (int)fx;
     for (int k = S->cell[c]; k < S->cell[c + 1]; k++) {
         int q = S->item[k];
-        if (q != self && blocks(&w->prims[q], &S->pf[q], x, L)) return 1;
+        const float *g = S->pf[q].g;
+        if (gx < g[0] || gx > g[1] || gz < g[2] || gz > g[3] || q == self) continue;
+        if (blocks(&w->prims[q], &S->pf[q], x, L)) return 1;
     }
     return 0;
 }
@@ -725,22 +740,52 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
     for (int i = 0; i < W; i++) S.ca[i] = ((float)i + 0.5f - cam->cx) / cam->fx;
     for (int j = 0; j < H; j++) S.rb[j] = ((float)j + 0.5f - cam->cy) / cam->fy;
 
-    /* 1. terrain and sky */
-    for (int j = 0; j < H; j++)
-        for (int i = 0; i < W; i++) {
-            float d[3];
-            for (int k = 0; k < 3; k++) d[k] = cam->fwd[k] + S.ca[i] * cam->right[k] - S.rb[j] * cam->up[k];
-            float t;
-            int s = em_terrain_intersect(&w->ter, o, d, &t);
-            size_t q = (size_t)j * W + i;
-            if (s >= 0 && t > NEAR) { S.t[q] = t; S.id[q] = (uint16_t)(EM_ID_TERRAIN + s); }
-            else { S.t[q] = BIG; S.id[q] = EM_ID_SKY; }
+    /* 1. terrain and sky: em_terrain_intersect, written branch-free so that
+     * it vectorises (same IEEE operations, same results) */
+    {
+        const em_terrain *T = &w->ter;
+        const float kh = T->kerb_h, rl = T->road_l, rr = T->road_r;
+        for (int j = 0; j < H; j++) {
+            const float b = S.rb[j];
+            const float by = cam->fwd[1] - b * cam->up[1], bx = cam->fwd[0] - b * cam->up[0];
+            float *trow = S.t + (size_t)j * W;
+            uint16_t *irow = S.id + (size_t)j * W;
+            for (int i = 0; i < W; i++) {
+                float a = S.ca[i];
+                float dx = bx + a * cam->right[0], dy = by + a * cam->right[1];
+                float t_top = (kh - o[1]) / dy, x_top = o[0] + t_top * dx;
+                float t_road = -o[1] / dy, x_road = o[0] + t_road * dx;
+                float xk = x_road < rl ? rl : rr;
+                float t_kerb = (xk - o[0]) / dx;
+                int top = (x_top < rl) | (x_top > rr);
+                int road = (x_road >= rl) & (x_road <= rr);
+                float t = top ? t_top : road ? t_road : t_kerb;
+                int id = top ? EM_ID_TERRAIN + EM_SURF_TOP : road ? EM_ID_TERRAIN + EM_SURF_ROAD : EM_ID_TERRAIN + EM_SURF_KERB;
+                int hit = (dy < 0.0f) & (t > NEAR);
+                trow[i] = hit ? t : BIG;
+                irow[i] = (uint16_t)(hit ? id : EM_ID_SKY);
+            }
         }
-    /* 2. primitives */
-    for (int q = 0; q < w->n_prims; q++) {
-        prim_setup(&w->prims[q], cam, L->sun, &S.pf[q]);
-        int r[4];
-        if (screen_rect(cam, w->prims[q].bmin, w->prims[q].bmax, r)) raster_prim(cam, &w->prims[q], &S.pf[q], (uint16_t)q, &S, r);
+    }
+    /* 2. primitives, front to back by their nearest depth (ties by index) */
+    {
+        int n = w->n_prims;
+        uint16_t order[EM_MAX_PRIMS];
+        float zmin[EM_MAX_PRIMS];
+        int rect[EM_MAX_PRIMS][4];
+        int m = 0;
+        for (int q = 0; q < n; q++) {
+            prim_setup(&w->prims[q], cam, L->sun, &S.pf[q]);
+            if (!screen_rect(cam, w->prims[q].bmin, w->prims[q].bmax, rect[q], &zmin[q])) continue;
+            /* insertion into the sorted order */
+            int k = m++;
+            while (k > 0 && zmin[order[k - 1]] > zmin[q]) { order[k] = order[k - 1]; k--; }
+            order[k] = (uint16_t)q;
+        }
+        for (int k = 0; k < m; k++) {
+            int q = order[k];
+            raster_prim(cam, &w->prims[q], &S.pf[q], (uint16_t)q, &S, rect[q], zmin[q]);
+        }
     }
     /* 3. labels, depth, and shading into linear colour */
     float cell_size = SG_CELL;
@@ -764,6 +809,9 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
         uint32_t salt = w->salt;
         for (int k = 0; k < NT * NT; k++) S.nt[k] = sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ salt));
     }
+    /* haze 1 - exp(-dist * density) from a table over 0..FOG_MAX m, linear in between */
+    float fog_tab[FOG_N + 2];
+    for (int k = 0; k <= FOG_N + 1; k++) fog_tab[k] = 1.0f - sm_exp(-(float)k * (FOG_MAX / FOG_N) * L->haze_density);
     rctx R = {w, S.nt};
     for (int j = 0; j < H; j++)
         for (int i = 0; i < W; i++) {
@@ -773,7 +821,7 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
             if (id_out) id_out[q] = id;
             int cls = id == EM_ID_SKY ? EM_CLASS_SKY : id == EM_ID_BONNET ? EM_CLASS_IGNORE : -2;
             float d[3], x[3], t = S.t[q];
-            for (int k = 0; k < 3; k++) d[k] = cam->fwd[k] + S.ca[i] * cam->right[k] - S.rb[j] * cam->up[k];
+            for (int k = 0; k < 3; k++) d[k] = (cam->fwd[k] - S.rb[j] * cam->up[k]) + S.ca[i] * cam->right[k];
             for (int k = 0; k < 3; k++) x[k] = o[k] + t * d[k];
             if (cls == -2) cls = id >= EM_ID_TERRAIN ? em_terrain_class(&w->ter, x) : w->prims[id].cls;
             if (label) label[q] = (int8_t)cls;
@@ -802,7 +850,9 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
                 float ndl = n[0] * L->sun[0] + n[1] * L->sun[1] + n[2] * L->sun[2];
                 float sun = ndl > 0 && shadows && !in_shadow(w, &S, &M, x, self) ? ndl : 0.0f;
                 float amb = 0.6f + 0.4f * n[1];
-                float fog = 1.0f - sm_exp(-dist * L->haze_density);
+                float fp = sm_clamp(dist, 0.0f, FOG_MAX) * (FOG_N / FOG_MAX);
+                int fi = (int)fp;
+                float fog = sm_lerp(fog_tab[fi], fog_tab[fi + 1], fp - (float)fi);
                 for (int k = 0; k < 3; k++) {
                     float v = s.alb[k] * (L->amb_col[k] * amb + L->sun_col[k] * sun) + s.emit[k];
                     c[k] = sm_lerp(v, L->haze_col[k], fog);

@@ -107,7 +107,7 @@ typedef struct {
  * so d . fwd = 1 and the depth of the hit at o + t d is t itself. */
 static inline void em_camera_ray(const em_camera *c, int i, int j, float d[3]) {
     float a = ((float)i + 0.5f - c->cx) / c->fx, b = ((float)j + 0.5f - c->cy) / c->fy;
-    for (int k = 0; k < 3; k++) d[k] = c->fwd[k] + a * c->right[k] - b * c->up[k];
+    for (int k = 0; k < 3; k++) d[k] = (c->fwd[k] - b * c->up[k]) + a * c->right[k];
 }
 
 /* hit ids in the render's id buffer */
