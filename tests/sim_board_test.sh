@@ -12,15 +12,16 @@ EM=$BUILD/edgemoe
 T=$(mktemp -d /tmp/em_simb.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 . tests/cli_lib.sh
+SYN="--model synthetic"   # the synthetic model, whatever the default becomes
 $EM sample-image "$T/s.png"
 
-$EM sim --image "$T/s.png" --json >"$T/def.json" 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json >"$T/def.json" 2>"$T/err"
 check "default board exits 0" [ $? -eq 0 ]
-$EM sim --image "$T/s.png" --json --board zcu102 >"$T/z.json" 2>>"$T/err"
-$EM sim --image "$T/s.png" --json --board zcu102-ideal-256 >"$T/zi.json" 2>>"$T/err"
-$EM sim --image "$T/s.png" --json --board boards/kv260.json >"$T/kv.json" 2>>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json --board zcu102 >"$T/z.json" 2>>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json --board zcu102-ideal-256 >"$T/zi.json" 2>>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json --board boards/kv260.json >"$T/kv.json" 2>>"$T/err"
 mkdir -p "$T/boards" && cp boards/zcu104.json "$T/boards/mine.json"
-EDGEMOE_BOARDS="$T/boards" $EM sim --image "$T/s.png" --json --board mine >"$T/mine.json" 2>>"$T/err"
+EDGEMOE_BOARDS="$T/boards" $EM sim $SYN --image "$T/s.png" --json --board mine >"$T/mine.json" 2>>"$T/err"
 check "profiles by name, by path and from \$EDGEMOE_BOARDS exit 0" [ ! -s "$T/err" ]
 /usr/bin/python3 - "$T" <<'PY'
 import json, sys
@@ -43,13 +44,13 @@ check(abs(sum(e["parts_j"].values()) - e["joules_per_image"]) < 1e-9 and "estima
       "energy parts add up (%.1f mJ/image) and are labelled an estimate" % (1e3 * e["joules_per_image"]))
 PY
 
-$EM sim --image "$T/s.png" --board zcu102 >"$T/txt" 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --board zcu102 >"$T/txt" 2>"$T/err"
 check "text report names the port-bound phases and the ports" \
     bash -c "grep -q '^port-bound phases: ' '$T/txt' && grep -q 'port HPC1_FPD (inout1)' '$T/txt' && grep -q 'HP0_FPD    128 bit' '$T/txt'"
 check "text report: energy labelled ESTIMATE" grep -q '^energy per image (ESTIMATE' "$T/txt"
 
 # trace: valid JSON, nested spans adding up to the latency of the same run
-$EM sim --image "$T/s.png" --json --trace "$T/t.json" >"$T/tj.json" 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json --trace "$T/t.json" >"$T/tj.json" 2>"$T/err"
 check "sim --trace exits 0" [ $? -eq 0 ]
 /usr/bin/python3 - "$T/t.json" "$T/tj.json" <<'PY'
 import json, sys
@@ -72,11 +73,11 @@ C = [e for e in ev if e["ph"] == "C"]
 check(len({e["name"] for e in C}) == 5 and all("read" in e["args"] and "write" in e["args"] for e in C),
       "bandwidth counters for the five masters (%d events)" % len(C))
 PY
-$EM sim --image "$T/s.png" --task all --trace "$T/tt.json" >/dev/null 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --task all --trace "$T/tt.json" >/dev/null 2>"$T/err"
 check "--task all --trace writes one trace per task" bash -c "[ -s '$T/tt.semseg.json' ] && [ -s '$T/tt.depth.json' ] && [ ! -e '$T/tt.json' ]"
 
 # sweep on the KV260: what fits it
-$EM sim --image "$T/s.png" --board kv260 --sweep --json >"$T/sw.json" 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --board kv260 --sweep --json >"$T/sw.json" 2>"$T/err"
 check "sweep on kv260 exits 0" [ $? -eq 0 ]
 /usr/bin/python3 - "$T/sw.json" <<'PY'
 import json, sys
@@ -95,7 +96,7 @@ check(any(q["input_on_chip"] and q["fits"] for q in p), "the sweep includes the 
 PY
 
 # CPU comparison: measured time, estimated energy, labelled
-$EM sim --image "$T/s.png" --json --cpu --threads 1 --cpu-w-per-thread 5 >"$T/cpu.json" 2>"$T/err"
+$EM sim $SYN --image "$T/s.png" --json --cpu --threads 1 --cpu-w-per-thread 5 >"$T/cpu.json" 2>"$T/err"
 check "sim --cpu exits 0" [ $? -eq 0 ]
 /usr/bin/python3 - "$T/cpu.json" <<'PY'
 import json, sys
@@ -107,17 +108,17 @@ PY
 
 # bad profiles: one line, non-zero exit, no output
 echo '{"board": "x",' >"$T/bad1.json"
-expect_error "board: bad JSON" "not valid JSON" $EM sim --image "$T/s.png" --board "$T/bad1.json"
+expect_error "board: bad JSON" "not valid JSON" $EM sim $SYN --image "$T/s.png" --board "$T/bad1.json"
 sed 's/"dsp_budget": 2520,//' boards/zcu102.json >"$T/bad2.json"
-expect_error "board: missing key" 'missing key "dsp_budget"' $EM sim --image "$T/s.png" --board "$T/bad2.json"
+expect_error "board: missing key" 'missing key "dsp_budget"' $EM sim $SYN --image "$T/s.png" --board "$T/bad2.json"
 sed 's/"dram_efficiency": 0.75/"dram_efficiency": 7.5/' boards/zcu102.json >"$T/bad3.json"
-expect_error "board: nonsense value" "dram_efficiency 7.5" $EM sim --image "$T/s.png" --board "$T/bad3.json"
+expect_error "board: nonsense value" "dram_efficiency 7.5" $EM sim $SYN --image "$T/s.png" --board "$T/bad3.json"
 sed 's/"weights": "HPC0_FPD"/"weights": "HPC9_FPD"/' boards/zcu102.json >"$T/bad4.json"
-expect_error "board: master on an undefined port" "HPC9_FPD" $EM sim --image "$T/s.png" --board "$T/bad4.json"
-expect_error "board: unknown name" "no profile 'zcu999.json'" $EM sim --image "$T/s.png" --board zcu999
-expect_error "board: missing file" "nope.json" $EM sim --image "$T/s.png" --board "$T/nope.json"
-expect_error "trace into a missing folder" "cannot create" $EM sim --image "$T/s.png" --trace "$T/no/dir/t.json"
-expect_error "sweep with trace" "does not combine" $EM sim --image "$T/s.png" --sweep --trace "$T/x.json"
+expect_error "board: master on an undefined port" "HPC9_FPD" $EM sim $SYN --image "$T/s.png" --board "$T/bad4.json"
+expect_error "board: unknown name" "no profile 'zcu999.json'" $EM sim $SYN --image "$T/s.png" --board zcu999
+expect_error "board: missing file" "nope.json" $EM sim $SYN --image "$T/s.png" --board "$T/nope.json"
+expect_error "trace into a missing folder" "cannot create" $EM sim $SYN --image "$T/s.png" --trace "$T/no/dir/t.json"
+expect_error "sweep with trace" "does not combine" $EM sim $SYN --image "$T/s.png" --sweep --trace "$T/x.json"
 check "no partial trace left behind" bash -c "! ls '$T'/no '$T'/x.json* 2>/dev/null | grep -q ."
 
 # the trained routing, when the shared weights are here

@@ -26,7 +26,7 @@
 
 static void sim_usage(FILE *f)
 {
-    fputs("usage: edgemoe sim [--model DIR|FILE.safetensors] --image PATH [--task NAME|all]\n"
+    fputs("usage: edgemoe sim [--model DIR|FILE.safetensors|synthetic] --image PATH [--task NAME|all]\n"
           "                   [--engine fixed|ref] [--board NAME|FILE.json] [--json] [--svg FILE]\n"
           "                   [--trace FILE.json] [--sweep] [--cpu [--cpu-w-per-thread W] [--threads N]]\n"
           "                   [--clock-mhz F] [--attn-p P] [--tile IxO] [--axi-bits B] [--dram-gbps G]\n"
@@ -271,7 +271,7 @@ int em_cmd_sim(int argc, char **argv)
 
     em_model m;
     int rc;
-    if (model) rc = em_model_load(&m, model, &err);
+    if (model && strcmp(model, "synthetic")) rc = em_model_load(&m, model, &err);
     else {
         em_config cfg;
         em_config_default(&cfg);
