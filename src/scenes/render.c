@@ -200,6 +200,7 @@ typedef struct {
     float *ca, *rb;    /* [w], [h] ray coefficients */
     float *lin;        /* [h][w][3] linear colour before tone mapping */
     float *nt;         /* [NT][NT] noise table */
+    float *noise;      /* [NOISE_TAB + 3 w] sensor noise */
     prim_fast *pf;     /* [EM_MAX_PRIMS] */
     int32_t *cell;     /* [SG_CELLS + 1] shadow grid: start of each cell's list */
     uint16_t *item;    /* [SG_ITEMS] prim ids */
@@ -212,12 +213,14 @@ typedef struct {
 #define SG_X0 (-100.0f)
 #define SG_Z0 (-60.0f)
 #define SG_CELL 2.0f
+#define NOISE_TAB 4096
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 size_t em_render_scratch_bytes(int w, int h) {
     size_t n = (size_t)w * h;
     return al64(n * 4) + al64(n * 2) + al64((size_t)w * 4) + al64((size_t)h * 4) + al64(n * 12) + al64(NT * NT * 4) +
-           al64(EM_MAX_PRIMS * sizeof(prim_fast)) + al64((SG_CELLS + 1) * 4) + al64(SG_ITEMS * 2) + 64;
+           al64(EM_MAX_PRIMS * sizeof(prim_fast)) + al64((SG_CELLS + 1) * 4) + al64(SG_ITEMS * 2) +
+           al64((NOISE_TAB + 3 * (size_t)w) * 4) + 64;
 }
 static scratch carve(void *mem, int w, int h) {
     scratch s;
@@ -231,7 +234,8 @@ static scratch carve(void *mem, int w, int h) {
     s.nt = (float *)p; p += al64(NT * NT * 4);
     s.pf = (prim_fast *)p; p += al64(EM_MAX_PRIMS * sizeof(prim_fast));
     s.cell = (int32_t *)p; p += al64((SG_CELLS + 1) * 4);
-    s.item = (uint16_t *)p;
+    s.item = (uint16_t *)p; p += al64(SG_ITEMS * 2);
+    s.noise = (float *)p;
     return s;
 }
 
@@ -860,23 +864,26 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
             }
         }
     if (!rgb) return;
-    /* 4. exposure, soft shoulder, gamma 2 (sqrt), sensor noise (uniform,
-     * sd noise_sd levels, from a hash of the pixel), 8 bits */
-    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f / 1024.0f;
+    /* 4. exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8 bits.  The
+     * noise (uniform, sd noise_sd levels) comes from a per-render table of
+     * NOISE_TAB hashed values read from a hashed offset per row, so the
+     * row loop is plain arithmetic that vectorises. */
+    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f;
     const uint32_t key = (uint32_t)(noise_key ^ (noise_key >> 32));
-    const size_t n = (size_t)W * H;
-    float *lin = S.lin;
-    for (size_t q = 0; q < 3 * n; q++) {  /* vectorised */
-        float v = lin[q] * ex;
-        v = v > 0.0f ? v : 0.0f;
-        lin[q] = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f;
-    }
-    for (size_t q = 0; q < n; q++) {
-        uint32_t h = sm_hash32((uint32_t)q * 0x9e3779b9u ^ key);
-        for (int k = 0; k < 3; k++) {
-            float g = lin[3 * q + k] + ((float)((h >> (10 * k)) & 1023) - 511.5f) * amp + 0.5f;
-            g = g < 0.0f ? 0.0f : g > 255.0f ? 255.0f : g;
-            rgb[3 * q + k] = (uint8_t)g;
+    const int row = 3 * W;
+    float *noise = S.noise;
+    for (int k = 0; k < NOISE_TAB + row; k++) noise[k] = (sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ key)) - 0.5f) * amp + 0.5f;
+    for (int j = 0; j < H; j++) {
+        const float *lin = S.lin + (size_t)j * row;
+        const float *nz = noise + (sm_hash32((uint32_t)j ^ key) & (NOISE_TAB - 1));
+        uint8_t *out = rgb + (size_t)j * row;
+        for (int m = 0; m < row; m++) {
+            float v = lin[m] * ex;
+            v = v > 0.0f ? v : 0.0f;
+            float g = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f + nz[m];
+            g = g > 0.0f ? g : 0.0f;
+            g = g < 255.0f ? g : 255.0f;
+            out[m] = (uint8_t)(int)g;
         }
     }
 }
