@@ -319,9 +319,9 @@ static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast 
         uint16_t *irow = S->id + (size_t)j * W;
         /* occlusion: the row segment is already nearer than any point of the box
          * (primitives go front to back, so this skips most hidden rows) */
-        float m = 0.0f;
-        for (int i = r[0]; i <= r[1]; i++) m = trow[i] > m ? trow[i] : m;
-        if (m <= zmin) continue;
+        int open = 0;
+        for (int i = r[0]; i <= r[1] && !open; i++) open = trow[i] > zmin;
+        if (!open) continue;
         const float *ca = S->ca;
         if (p->kind == EM_PRIM_BOX) {
             const float hx = p->h[0], hy = p->h[1], hz = p->h[2];
@@ -467,8 +467,11 @@ static inline int blocks(const em_prim *p, const prim_fast *F, const float x[3],
 
 /* 1 when the segment from x towards the sun is blocked by a primitive other than `self` */
 typedef struct { float kx, kz, inv_cs; int nx, nz; } shadow_map;
-static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, const float x[3], int self) {
+static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, const float x[3], int self, int *last) {
     const float *L = w->light.sun;
+    /* the previous pixel's blocker first: a true blocker is in this cell's
+     * list anyway, so the answer does not depend on the order */
+    if (*last >= 0 && *last != self && blocks(&w->prims[*last], &S->pf[*last], x, L)) return 1;
     float gx = x[0] - x[1] * M->kx, gz = x[2] - x[1] * M->kz;
     float fx = floorf((gx - SG_X0) * M->inv_cs), fz = floorf((gz - SG_Z0) * M->inv_cs);
     if (fx < 0 || fz < 0 || fx >= (float)M->nx || fz >= (float)M->nz) return 0;
@@ -476,8 +479,8 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
     for (int k = S->cell[c]; k < S->cell[c + 1]; k++) {
         int q = S->item[k];
         const float *g = S->pf[q].g;
-        if (gx < g[0] || gx > g[1] || gz < g[2] || gz > g[3] || q == self) continue;
-        if (blocks(&w->prims[q], &S->pf[q], x, L)) return 1;
+        if (gx < g[0] || gx > g[1] || gz < g[2] || gz > g[3] || q == self || q == *last) continue;
+        if (blocks(&w->prims[q], &S->pf[q], x, L)) { *last = q; return 1; }
     }
     return 0;
 }
@@ -503,10 +506,11 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
     int shop = (p->salt >> 8) & 1;
     float base = 0.92f + 0.16f * tnoise(R->nt, u * 0.25f, v * 0.25f, p->salt);
     sset(s->alb, p->col, base);
-    float uf = sm_fmod(u, ws) / ws;
+    const float us = u * (1.0f / ws), vs = v * (1.0f / fh);  /* in window cells */
+    float uf = us - floorf(us);
     if (v < fh * 1.15f) {
         /* ground floor: shop windows or doors */
-        int bay = (int)floorf(u / ws);
+        int bay = (int)floorf(us);
         if (shop && fabsf(uf - 0.5f) < 0.44f && v > 0.35f && v < fh * 0.95f) { glass(s, R, p->col2, 0.3f, 0.0f); return; }
         if (!shop && ((uint32_t)bay * 2654435761u ^ p->salt) % 5u == 0 && fabsf(uf - 0.5f) < 0.22f && v < 2.3f) {
             s->alb[0] = p->col[0] * 0.35f; s->alb[1] = p->col[1] * 0.3f; s->alb[2] = p->col[2] * 0.28f;
@@ -515,13 +519,13 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
         if (v < 0.5f) sset(s->alb, p->col, 0.7f);  /* plinth */
         return;
     }
-    float vf = sm_fmod(v, fh) / fh;
+    float vf = vs - floorf(vs);
     if (vf < 0.06f) { sset(s->alb, p->col, 0.8f); return; }  /* floor band */
     float wx = fabsf(uf - 0.5f), wy = fabsf(vf - 0.55f);
     float hw = 0.5f * p->p[2], hh = 0.5f * p->p[3];
     if (wx < hw && wy < hh) {
         if (wx > hw - 0.04f || wy > hh - 0.05f) { sset(s->alb, p->col, 1.15f); return; }  /* frame */
-        float cell = tcell(R->nt, u / ws, v / fh, p->salt);
+        float cell = tcell(R->nt, us, vs, p->salt);
         if (w->light.lit_windows > 0 && cell < w->light.lit_windows) {
             s->alb[0] = s->alb[1] = s->alb[2] = 0.05f;
             s->emit[0] = 0.9f; s->emit[1] = 0.7f * (0.8f + 0.2f * cell); s->emit[2] = 0.35f;
@@ -554,7 +558,7 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3],
             }
         }
         if (T->edge_lines && (fabsf(x[0] - T->road_l - 0.35f) < lw || fabsf(x[0] - T->road_r + 0.35f) < lw)) paint = T->paint;
-        if (T->zebra_z1 > T->zebra_z0 && x[2] > T->zebra_z0 && x[2] < T->zebra_z1 && sm_fmod(x[0], 1.0f) < 0.5f &&
+        if (T->zebra_z1 > T->zebra_z0 && x[2] > T->zebra_z0 && x[2] < T->zebra_z1 && x[0] - floorf(x[0]) < 0.5f &&
             x[0] > T->road_l + 0.4f && x[0] < T->road_r - 0.4f)
             paint = T->paint;
         if (paint) sset(s->alb, paint, 0.75f + 0.35f * n);
@@ -569,8 +573,9 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3],
     }
     if (dx < T->verge_w[side] + T->walk_w[side]) {
         float tl = T->walk_tile;
-        float fx = sm_fmod(x[0], tl) / tl, fz = sm_fmod(x[2], tl) / tl;
-        float slab = tcell(R->nt, x[0] / tl, x[2] / tl, T->salt);
+        const float xs = x[0] * (1.0f / tl), zs = x[2] * (1.0f / tl);
+        float fx = xs - floorf(xs), fz = zs - floorf(zs);
+        float slab = tcell(R->nt, xs, zs, T->salt);
         float k = (fx < 0.04f || fz < 0.04f) && dist < 30.0f ? 0.7f : 0.9f + 0.2f * slab;
         sset(s->alb, T->walk, k + grain);
         return;
@@ -817,6 +822,7 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
     float fog_tab[FOG_N + 2];
     for (int k = 0; k <= FOG_N + 1; k++) fog_tab[k] = 1.0f - sm_exp(-(float)k * (FOG_MAX / FOG_N) * L->haze_density);
     rctx R = {w, S.nt};
+    int last_blocker = -1;
     for (int j = 0; j < H; j++)
         for (int i = 0; i < W; i++) {
             size_t q = (size_t)j * W + i;
@@ -852,7 +858,7 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
                     self = id;
                 }
                 float ndl = n[0] * L->sun[0] + n[1] * L->sun[1] + n[2] * L->sun[2];
-                float sun = ndl > 0 && shadows && !in_shadow(w, &S, &M, x, self) ? ndl : 0.0f;
+                float sun = ndl > 0 && shadows && !in_shadow(w, &S, &M, x, self, &last_blocker) ? ndl : 0.0f;
                 float amb = 0.6f + 0.4f * n[1];
                 float fp = sm_clamp(dist, 0.0f, FOG_MAX) * (FOG_N / FOG_MAX);
                 int fi = (int)fp;

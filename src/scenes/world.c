@@ -633,7 +633,7 @@ void em_world_build(em_world *w, uint64_t seed, int split, uint64_t index) {
     }
 
     /* people: on the sidewalks, some crossing */
-    int n_people = sm_chance(r, 0.2f) ? 0 : sm_int(r, 1, sm_chance(r, 0.3f) ? 25 : 8);
+    int n_people = sm_chance(r, 0.2f) ? 0 : sm_int(r, 1, sm_chance(r, 0.35f) ? 40 : 12);
     for (int k = 0; k < n_people; k++) {
         int s = sm_int(r, 0, 1);
         float sg = s ? 1.0f : -1.0f;
@@ -642,7 +642,7 @@ void em_world_build(em_world *w, uint64_t seed, int split, uint64_t index) {
         float u = sm_rand(r);
         if (u < 0.8f) {
             x = sg * (kerb_x + T->verge_w[s] + sm_unif(r, 0.4f, T->walk_w[s] - 0.3f > 0.5f ? T->walk_w[s] - 0.3f : 0.5f));
-            z = sm_unif(r, 1.5f, 0.7f * street_end);
+            z = sm_unif(r, 1.5f, 0.5f * street_end);
         } else {
             x = sm_unif(r, T->road_l + 0.5f, T->road_r - 0.5f);
             z = T->zebra_z1 > T->zebra_z0 && sm_chance(r, 0.6f) ? sm_unif(r, T->zebra_z0 + 0.5f, T->zebra_z1 - 0.5f) : sm_unif(r, 4.0f, 50.0f);
