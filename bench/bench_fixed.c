@@ -1,61 +1,68 @@
-/* Benchmark of the fixed engine (the accelerator twin): backbone time per
- * image and task on one thread.  Not a timed test.
+/* Benchmark of the fixed-point engines side by side: src/hw (the golden
+ * model, `--engine hw`, one thread) and the fast twin (`--engine fixed`) at
+ * 1 and 2 threads; backbone ms per image and task (best and median of RUNS
+ * wall times).  Not a timed test.
  *   build/bench/bench_fixed [MODEL_DIR] [RUNS]
- * Uses the shared image of the model directory (image.float32.bin). */
+ * Uses the model directory's image.float32.bin.  EM_FAST_ISA caps the
+ * twin's kernel set. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "edgemoe.h"
 #include "engine/engine.h"
 
-/* CPU time of this thread: less sensitive than wall time to other processes
- * sharing the cores. */
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench(const em_model *m, const float *img, em_engine_kind kind, int threads, int runs, double *best,
+                 double *med) {
+    em_session_opts o;
+    memset(&o, 0, sizeof o);
+    o.engine = kind;
+    o.threads = threads;
+    o.skip_head = 1;
+    em_err err = {{0}};
+    em_session *s = em_session_new(m, &o, &err);
+    if (!s) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return -1; }
+    double *t = malloc(sizeof(double) * runs);
+    for (int task = 0; task < m->cfg.n_tasks; task++) {
+        for (int r = 0; r < runs; r++) {
+            if (em_session_run(s, img, 1u << task, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return -1; }
+            t[r] = em_session_output(s, task)->backbone_ms;
+        }
+        qsort(t, runs, sizeof *t, cmp_d);
+        best[task] = t[0];
+        med[task] = t[runs / 2];
+    }
+    free(t);
+    em_session_free(s);
+    return 0;
 }
 
 int main(int argc, char **argv) {
-    /* the session finds engines through weak references: make sure the
-     * fixed engine is linked from the static library */
-    if (!em_engine_fixed.backbone) return 1;
     const char *dir = argc > 1 ? argv[1] : "../shared/m3vit-edgemoe";
-    int runs = argc > 2 ? atoi(argv[2]) : 3;
+    int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1) runs = 1;
     static em_model m;
     em_err err = {{0}};
     if (em_model_load(&m, dir, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
     char path[1024];
     snprintf(path, sizeof path, "%s/image.float32.bin", dir);
-    size_t n = (size_t)m.cfg.img_c * m.cfg.img_h * m.cfg.img_w;
-    float *img = malloc(n * sizeof(float));
+    float *img = malloc((size_t)m.cfg.img_c * m.cfg.img_h * m.cfg.img_w * sizeof(float));
     if (!img || em_image_load(path, &m.cfg, img, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
-    em_session_opts o;
-    memset(&o, 0, sizeof o);
-    o.engine = EM_ENGINE_FIXED;
-    o.threads = 1;
-    o.skip_head = 1;
-    double t0 = em_now_ms();
-    em_session *s = em_session_new(&m, &o, &err);
-    if (!s) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
-    printf("fixed engine: create (quantise weights) %.0f ms\n", em_now_ms() - t0);
-    for (int t = 0; t < m.cfg.n_tasks; t++) {
-        double best = 1e30, sum = 0, cbest = 1e30;
-        for (int r = 0; r < runs; r++) {
-            double c0 = cpu_ms();
-            if (em_session_run(s, img, 1u << t, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
-            double c = cpu_ms() - c0;
-            double ms = em_session_output(s, t)->backbone_ms;
-            if (ms < best) best = ms;
-            if (c < cbest) cbest = c;
-            sum += ms;
-        }
-        printf("fixed engine, task %d (%s): backbone %.0f ms per image wall (best of %d, mean %.0f), %.0f ms CPU, one thread\n",
-               t, m.cfg.task_name[t], best, runs, sum / runs, cbest);
-    }
-    em_session_free(s);
+    double hb[EM_MAX_TASKS], hm[EM_MAX_TASKS], f1b[EM_MAX_TASKS], f1m[EM_MAX_TASKS], f2b[EM_MAX_TASKS], f2m[EM_MAX_TASKS];
+    int hruns = runs < 3 ? runs : 3;   /* the golden model is slow */
+    if (bench(&m, img, EM_ENGINE_HW, 1, hruns, hb, hm) || bench(&m, img, EM_ENGINE_FIXED, 1, runs, f1b, f1m) ||
+        bench(&m, img, EM_ENGINE_FIXED, 2, runs, f2b, f2m))
+        return 1;
+    printf("backbone ms per image and task, best / median (hw: %d runs, fixed: %d), kernels %s\n", hruns, runs,
+           getenv("EM_FAST_ISA") ? getenv("EM_FAST_ISA") : "best");
+    printf("| task | hw (src/hw, 1 thread) | fixed, 1 thread | fixed, 2 threads | x (hw / fixed 2 thr) |\n|---|---|---|---|---|\n");
+    for (int t = 0; t < m.cfg.n_tasks; t++)
+        printf("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f |\n", m.cfg.task_name[t], hb[t], hm[t], f1b[t], f1m[t],
+               f2b[t], f2m[t], hb[t] / f2b[t]);
     free(img);
     em_model_free(&m);
     return 0;

@@ -145,7 +145,9 @@ em_model *em_model_open(const char *path, em_err *err);
 void em_model_close(em_model *m);
 
 /* ---- engines ---- */
-typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2 } em_engine_kind;
+/* fixed: the fast fixed-point twin, bit-identical to hw, the accelerator's
+ * golden model (src/hw) */
+typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2, EM_ENGINE_HW = 3 } em_engine_kind;
 const char *em_engine_name(em_engine_kind k);
 int em_engine_parse(const char *name, em_engine_kind *k); /* -1 if unknown */
 int em_engine_available(em_engine_kind k);                /* built into this library */

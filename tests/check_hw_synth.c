@@ -1,7 +1,7 @@
 /* The synthesis view of src/hw (compiled with -D__SYNTHESIS__, as an HLS
  * tool sees it; built by mk/hw.mk, run by tests/hw_synth_test.sh): the
  * datapath gives the same features and routing, bit for bit, as the
- * simulation build (files written by `edgemoe run --engine fixed`), and every
+ * simulation build (files written by `edgemoe run --engine hw`), and every
  * statistic compiled to nothing (the hw_stats of the run stay all zero).
  *   check_hw_synth MODEL|- IMAGE TASK FEATURES.bin ROUTING.bin */
 #include <stdio.h>

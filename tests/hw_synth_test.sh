@@ -19,7 +19,7 @@ rc=0
 for img in "$image" "$T/white.bin"; do
     for task in 0 1; do
         tname=$([ $task = 0 ] && echo semseg || echo depth)
-        "$BUILD/edgemoe" run --engine fixed "${model[@]}" --image "$img" --task $tname \
+        "$BUILD/edgemoe" run --engine hw "${model[@]}" --image "$img" --task $tname \
             --features "$T/f.bin" --routing "$T/r.bin" >/dev/null || { echo "FAIL: hw_synth: simulation run failed"; rc=1; continue; }
         echo "-- $(basename "$img"), task $tname"
         "$bin" "$mname" "$img" $task "$T/f.bin" "$T/r.bin" || rc=1

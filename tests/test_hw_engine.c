@@ -107,11 +107,11 @@ static void test_uniform_and_reads(void) {
 static void test_session(const float *img) {
     em_session_opts o;
     memset(&o, 0, sizeof o);
-    o.engine = EM_ENGINE_FIXED;
+    o.engine = EM_ENGINE_HW;
     o.skip_head = 1;
     em_err err = {{0}};
     em_session *s = em_session_new(&m, &o, &err);
-    CHECK(s != NULL, "session with --engine fixed (%s)", s ? "ok" : err.msg);
+    CHECK(s != NULL, "session with --engine hw (%s)", s ? "ok" : err.msg);
     if (!s) return;
     int rc = em_session_run(s, img, 3u, &err);
     CHECK(rc == EM_OK, "session run, both tasks (%s)", rc ? err.msg : "ok");

@@ -20,7 +20,8 @@ typedef struct {
 
 extern const em_engine_ops em_engine_ref;
 extern const em_engine_ops em_engine_fast;   /* src/engine/fast.c  (issue 4) */
-extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c (issue 3) */
+extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c (issue 3): src/hw, `--engine hw` */
+extern const em_engine_ops em_engine_fixed_fast; /* src/engine/fixed_fast.c (issue 13): `--engine fixed` */
 
 /* Shared float head (src/heads/head.c): features [N][D] -> logits [C][H][W].
  * scratch: em_head_scratch_floats(cfg) floats. */

@@ -20,12 +20,13 @@ const char *em_engine_name(em_engine_kind k) {
     case EM_ENGINE_REF: return "ref";
     case EM_ENGINE_FAST: return "fast";
     case EM_ENGINE_FIXED: return "fixed";
+    case EM_ENGINE_HW: return "hw";
     }
     return "?";
 }
 
 int em_engine_parse(const char *name, em_engine_kind *k) {
-    for (int i = 0; i <= EM_ENGINE_FIXED; i++)
+    for (int i = 0; i <= EM_ENGINE_HW; i++)
         if (strcmp(name, em_engine_name((em_engine_kind)i)) == 0) { *k = (em_engine_kind)i; return 0; }
     return -1;
 }
@@ -34,7 +35,8 @@ static const em_engine_ops *engine_ops(em_engine_kind k) {
     switch (k) {
     case EM_ENGINE_REF: return &em_engine_ref;
     case EM_ENGINE_FAST: return &em_engine_fast;
-    case EM_ENGINE_FIXED: return &em_engine_fixed;
+    case EM_ENGINE_FIXED: return &em_engine_fixed_fast;
+    case EM_ENGINE_HW: return &em_engine_fixed;
     }
     return NULL;
 }

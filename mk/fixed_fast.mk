@@ -1,0 +1,7 @@
+# Fast fixed-point twin (issue 13): the AVX2 kernel instantiation (dispatched
+# at run time by CPU detection), -O3 for the kernels.
+FXF_X86 := $(shell $(CC) -dumpmachine 2>/dev/null | grep -c '^x86_64')
+$(BUILD)/src/engine/fixed_fast_kern.o: ALL_CFLAGS += -O3
+ifeq ($(FXF_X86),1)
+$(BUILD)/src/engine/fixed_fast_kern_avx2.o: ALL_CFLAGS += -O3 -mavx2
+endif

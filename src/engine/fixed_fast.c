@@ -1,0 +1,552 @@
+/* The fast fixed-point twin of the accelerator (issue 13): the same
+ * numbers as src/hw, bit for bit (features, routing, gate values and every
+ * wrap counter), computed with integer SIMD kernels (fixed_fast_kern*.c) on
+ * the thread pool of the fast engine.  src/hw stays the readable golden
+ * model (`--engine hw`); this is what `--engine fixed` runs, and tests hold
+ * it against src/hw (tests/test_fixed_fast.c).
+ *
+ * What it keeps from the hardware is exactly what decides bits: the formats
+ * and the place of every floor and wrap, the online-softmax order of the keys
+ * (query q of a group sees keys from q mod ATTN_P on, rotated), the gate's
+ * token order for the expert queues and the experts' ascending order (the
+ * expert fc2 accumulation's wrap counts depend on it).  What it drops is the
+ * hardware's schedule: tiles, DRAM buffers, query groups.  Sums modulo 2^32
+ * are order-free, so they are split freely across SIMD lanes and threads;
+ * every chunk writes its own outputs and its own counters (summed at the
+ * end), so any thread count gives the same bits.  The elementary functions
+ * (hw_exp, hw_recip, hw_sqrt, hw_gelu, hw_div_pos) are src/hw's, called as
+ * they are: pure functions, tested on their own (tests/test_hw_math.c). */
+#include <stdlib.h>
+#include <string.h>
+#include "engine/engine.h"
+#include "engine/fixed.h"
+#include "engine/fixed_fast.h"
+#include "engine/fixed_fast_kern.h"
+#include "engine/fast_threads.h"
+#include "hw/hw_units.h"
+#include "hw/hw_math.h"
+#include "hw/hw_quant.h"
+
+#define MAXT 64                                    /* threads with own counters */
+#define SAFE_MAX (2147483647 - 65536)              /* x < this: xh fits 16 bits */
+
+typedef struct {
+    const em_model *m;
+    const em_fxk *k;
+    em_pool *pool;
+    int nthr;
+    em_trace_fn trace;
+    void *trace_user;
+    hw_weights *w;
+    /* max |w| per output row of every linear matrix (the wrap bound) */
+    int32_t (*qkv_wmax)[3 * HW_D], (*proj_wmax)[HW_D];
+    int32_t (*fc1_wmax)[HW_MLP], (*fc2_wmax)[HW_D];
+    int32_t (*exp1_wmax)[HW_E][HW_EH], (*exp2_wmax)[HW_E][HW_D];
+    /* activations */
+    fm_t (*x)[HW_D], (*h)[HW_D], (*qkv)[3 * HW_D], (*attn)[HW_D], (*y)[HW_D], (*hid)[HW_MLP], (*moe)[HW_D];
+    int16_t *xh, *xl;                              /* [N][HW_PATCH_K] split rows */
+    int64_t *l1;                                   /* [N] sum |x| per row */
+    uint8_t *safe;                                 /* [N] */
+    uint32_t *sums;                                /* [N][HW_MAX_OUT] */
+    pix_t (*img)[HW_IMG_H][HW_IMG_W];
+    hw_route (*route)[HW_N][HW_TOPK];              /* [NMOE] */
+    int32_t queue_tok[HW_E][HW_N], queue_len[HW_E];
+    fm_t queue_g[HW_E][HW_N];
+    float *deq;
+    hw_stats *tst;                                 /* [nthr] per-thread counters */
+    void *head_eng;                                /* the fast float engine, for its head */
+    hw_stats stats[EM_MAX_TASKS];
+    int ran[EM_MAX_TASKS];
+    uint64_t quant_wraps;
+} fxf;
+
+/* ---- counters: the same as src/hw's ---- */
+static inline fm_t st_store(int64_t v, hw_stats *st, int op)
+{
+    st->stores[op]++;
+    st->wraps[op] += (uint64_t)fx_wraps32(v);
+    return (fm_t)(uint32_t)(uint64_t)v;
+}
+
+/* ---- the linear unit ---- */
+typedef struct {
+    fxf *e;
+    const fm_t *in; const wt_t *w; const int32_t *wmax; const int16_t *bias;
+    int bias_f, n_rows, in_dim, out_dim, mode, op, n_rb, n_ob;
+    const int32_t *list; const fm_t *scale; fm_t *out;
+} lin_job;
+
+#define LIN_RB 16    /* rows per chunk */
+#define LIN_OB 64    /* outputs per chunk */
+
+static void lin_prep(void *ctx, int chunk, int tid)
+{
+    lin_job *j = ctx;
+    fxf *e = j->e;
+    const int r1 = (chunk + 1) * LIN_RB < j->n_rows ? (chunk + 1) * LIN_RB : j->n_rows;
+    for (int r = chunk * LIN_RB; r < r1; r++) {
+        const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * j->in_dim;
+        int16_t *h = e->xh + (size_t)r * HW_PATCH_K, *l = e->xl + (size_t)r * HW_PATCH_K;
+        int64_t l1 = 0;
+        int safe = 1;
+        for (int i = 0; i < j->in_dim; i++) {
+            const int32_t v = x[i];
+            const int16_t lo = (int16_t)(uint16_t)((uint32_t)v & 0xffffu);
+            safe &= v < SAFE_MAX;
+            l[i] = lo;
+            h[i] = (int16_t)(((int64_t)v - lo) >> 16);
+            l1 += v < 0 ? -(int64_t)v : v;
+        }
+        e->l1[r] = l1;
+        e->safe[r] = (uint8_t)safe;
+    }
+}
+
+static void lin_chunk(void *ctx, int chunk, int tid)
+{
+    lin_job *j = ctx;
+    fxf *e = j->e;
+    hw_stats *st = &e->tst[tid];
+    const int rb = chunk / j->n_ob, ob = chunk % j->n_ob;
+    const int r0 = rb * LIN_RB, r1 = r0 + LIN_RB < j->n_rows ? r0 + LIN_RB : j->n_rows;
+    const int o0 = ob * LIN_OB, o1 = o0 + LIN_OB < j->out_dim ? o0 + LIN_OB : j->out_dim;
+    const int in_dim = j->in_dim, op = j->op, bshift = FM_F - j->bias_f;
+    /* safe rows through the kernel, in runs */
+    for (int r = r0; r < r1;) {
+        if (!e->safe[r]) {   /* a value near the top of the fm range: exact scalar sums */
+            const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * in_dim;
+            for (int o = o0; o < o1; o++) {
+                const wt_t *wr = j->w + (size_t)o * in_dim;
+                int64_t acc = 0;
+                for (int i = 0; i < in_dim; i++) acc += ((int64_t)x[i] * wr[i]) >> WT_F;
+                e->sums[(size_t)r * HW_MAX_OUT + o] = (uint32_t)(uint64_t)acc;
+            }
+            r++;
+            continue;
+        }
+        int re = r;
+        while (re < r1 && e->safe[re]) re++;
+        j->e->k->dot(e->xh, e->xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, e->sums, HW_MAX_OUT, r, re, o0, o1);
+        r = re;
+    }
+    for (int r = r0; r < r1; r++) {
+        const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * in_dim;
+        const int64_t l1 = e->l1[r];
+        for (int o = o0; o < o1; o++) {
+            const int64_t b = (int64_t)j->bias[o] * (1 << bshift);
+            fm_t yv = (fm_t)(e->sums[(size_t)r * HW_MAX_OUT + o] + (uint32_t)b);
+            st->stores[op]++;
+            if (((l1 * j->wmax[o]) >> WT_F) + in_dim + (b < 0 ? -b : b) >= ((int64_t)1 << 31)) {
+                /* the bound does not rule a wrap out: count exactly */
+                const wt_t *wr = j->w + (size_t)o * in_dim;
+                int64_t acc = b;
+                for (int i = 0; i < in_dim; i++) {
+                    int64_t p = ((int64_t)x[i] * wr[i]) >> WT_F;
+                    st->wraps[op] += (uint64_t)fx_wraps32(p);
+                    acc += p;
+                }
+                st->wraps[op] += (uint64_t)fx_wraps32(acc);
+            }
+            if (j->mode & LIN_GELU) {
+                yv = hw_gelu(yv);
+                st->stores[HW_OP_GELU]++;
+            }
+            if (j->mode & LIN_SCALE_ACC) {
+                fm_t *dst = j->out + (size_t)j->list[r] * j->out_dim + o;
+                fm_t sc = st_store(((int64_t)yv * j->scale[r]) >> FM_F, st, op);
+                *dst = st_store((int64_t)*dst + sc, st, op);
+            } else {
+                j->out[(size_t)r * j->out_dim + o] = yv;
+            }
+        }
+    }
+}
+
+static void linear(fxf *e, const fm_t *in, const wt_t *w, const int32_t *wmax, const int16_t *bias, int bias_f,
+                   fm_t *out, int n_rows, int in_dim, int out_dim, int mode, const int32_t *list, const fm_t *scale,
+                   int op)
+{
+    lin_job j = {e, in, w, wmax, bias, bias_f, n_rows, in_dim, out_dim, mode, op,
+                 (n_rows + LIN_RB - 1) / LIN_RB, (out_dim + LIN_OB - 1) / LIN_OB, list, scale, out};
+    if (n_rows == 0) return;
+    em_pool_run(e->pool, lin_prep, &j, j.n_rb);
+    em_pool_run(e->pool, lin_chunk, &j, j.n_rb * j.n_ob);
+}
+
+/* ---- patch embed: the pixel products through the same kernel (f = 2) ---- */
+static void embed_prep(void *ctx, int p, int tid)
+{
+    fxf *e = ctx;
+    const int py = p / HW_GRID_W, px = p % HW_GRID_W;
+    int16_t *h = e->xh + (size_t)p * HW_PATCH_K, *l = e->xl + (size_t)p * HW_PATCH_K;
+    for (int c = 0; c < HW_IMG_C; c++)
+        for (int ky = 0; ky < HW_PATCH; ky++)
+            for (int kx = 0; kx < HW_PATCH; kx++) {
+                const int i = (c * HW_PATCH + ky) * HW_PATCH + kx;
+                h[i] = 0;
+                l[i] = e->img[c][py * HW_PATCH + ky][px * HW_PATCH + kx];
+            }
+}
+
+static void embed_chunk(void *ctx, int chunk, int tid)
+{
+    fxf *e = ctx;
+    hw_stats *st = &e->tst[tid];
+    const int p0 = chunk * 8, p1 = p0 + 8;   /* 128 patches, 16 chunks */
+    e->k->dot(e->xh, e->xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, PIX_F + PW_F - FM_F,
+              e->sums, HW_MAX_OUT, p0, p1, 0, HW_D);
+    for (int p = p0; p < p1; p++)
+        for (int d = 0; d < HW_D; d++) {
+            /* |sum| <= 768 * 255 * 2^15 / 4 + |bias| < 2^31: the exact sum is
+             * the sum modulo 2^32 read as signed */
+            const int64_t acc = (int64_t)e->w->patch_b[d] * (1 << (FM_F - B5_F)) +
+                                (int32_t)e->sums[(size_t)p * HW_MAX_OUT + d];
+            fm_t tok = st_store(acc, st, HW_OP_EMBED);
+            e->x[p + 1][d] = st_store((int64_t)tok + e->w->pos[p + 1][d], st, HW_OP_EMBED);
+        }
+}
+
+static void patch_embed(fxf *e)
+{
+    for (int d = 0; d < HW_D; d++) e->x[0][d] = st_store(e->w->pos[0][d], &e->tst[0], HW_OP_EMBED);
+    em_pool_run(e->pool, embed_prep, e, HW_N - 1);
+    em_pool_run(e->pool, embed_chunk, e, (HW_N - 1) / 8);
+}
+
+/* ---- LayerNorm, per token (as hw_layernorm) ---- */
+typedef struct { fxf *e; const b5_t *g, *b; } ln_job;
+#define LN_C   ((fm_t)(FM_ONE / HW_D))
+#define LN_EPS ((fm_t)4)
+
+static void ln_chunk(void *ctx, int chunk, int tid)
+{
+    ln_job *j = ctx;
+    fxf *e = j->e;
+    hw_stats *st = &e->tst[tid];
+    const int t1 = chunk * 8 + 8 < HW_N ? chunk * 8 + 8 : HW_N;
+    for (int t = chunk * 8; t < t1; t++) {
+        const fm_t *x = e->x[t];
+        int64_t sum = 0, sq = 0;
+        for (int i = 0; i < HW_D; i++) {
+            fm_t xc = (fm_t)(uint32_t)(uint64_t)(((int64_t)x[i] * LN_C) >> FM_F);
+            sum += xc;
+            sq += ((int64_t)x[i] * xc) >> FM_F;
+        }
+        fm_t mean = st_store(sum, st, HW_OP_LN), msq = st_store(sq, st, HW_OP_LN);
+        fm_t mm = st_store(((int64_t)mean * mean) >> FM_F, st, HW_OP_LN);
+        fm_t var = st_store((int64_t)msq - mm + LN_EPS, st, HW_OP_LN);
+        fm_t r = st_store(hw_recip(hw_sqrt(var)), st, HW_OP_LN);
+        for (int i = 0; i < HW_D; i++) {
+            fm_t d = st_store((int64_t)x[i] - mean, st, HW_OP_LN);
+            fm_t n = st_store(((int64_t)d * r) >> FM_F, st, HW_OP_LN);
+            fm_t s = st_store(((int64_t)n * j->g[i]) >> B5_F, st, HW_OP_LN);
+            e->h[t][i] = st_store((int64_t)s + (int64_t)j->b[i] * (1 << (FM_F - B5_F)), st, HW_OP_LN);
+        }
+    }
+}
+
+static void layernorm(fxf *e, const b5_t *g, const b5_t *b)
+{
+    ln_job j = {e, g, b};
+    em_pool_run(e->pool, ln_chunk, &j, (HW_N + 7) / 8);
+}
+
+/* ---- attention: per query, QK^T with the online softmax then A.V ---- */
+static void softmax_update(fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op)
+{
+    if (s > *m) {
+        fm_t arg = *S == 0 ? fx_wrap32((int64_t)*m - s) : st_store((int64_t)*m - s, st, op);
+        fm_t sc = st_store(((int64_t)*S * hw_exp(arg)) >> FM_F, st, op);
+        *S = st_store((int64_t)sc + FM_ONE, st, op);
+        *m = s;
+    } else {
+        fm_t arg = st_store((int64_t)s - *m, st, op);
+        *S = st_store((int64_t)*S + hw_exp(arg), st, op);
+    }
+}
+
+static void attn_chunk(void *ctx, int q, int tid)
+{
+    fxf *e = ctx;
+    hw_stats *st = &e->tst[tid];
+    const int start = q % ATTN_P;            /* the hardware's key order for this query */
+    fm_t sc[HW_N];
+    int64_t acc[HW_HEAD_DIM];
+    for (int h = 0; h < HW_HEADS; h++) {
+        const fm_t *qv = &e->qkv[q][h * HW_HEAD_DIM];
+        fm_t S = 0, m = FM_MIN;
+        for (int n = 0; n < HW_N; n++) {
+            const int k = start + n < HW_N ? start + n : start + n - HW_N;
+            const fm_t *kv = &e->qkv[k][HW_D + h * HW_HEAD_DIM];
+            uint32_t s = 0;
+            uint64_t pw = 0;
+            for (int b = 0; b < HW_HEAD_DIM; b += HW_BLK) {
+                int64_t blk = 0;
+                for (int i = b; i < b + HW_BLK; i++) {
+                    int64_t p = ((int64_t)qv[i] * kv[i]) >> FM_F;
+                    pw += (uint64_t)fx_wraps32(p);
+                    blk += p;
+                }
+                s += (uint32_t)(st_store(blk, st, HW_OP_QK) >> 3);
+            }
+            st->wraps[HW_OP_QK] += pw;
+            st->stores[HW_OP_QK]++;   /* the score: a sum of 8 values of |v| < 2^29 never wraps */
+            sc[k] = (fm_t)s;
+            softmax_update(&S, &m, (fm_t)s, st, HW_OP_SOFTMAX);
+        }
+        const fm_t R = st_store(hw_recip(S), st, HW_OP_SOFTMAX);
+        for (int d = 0; d < HW_HEAD_DIM; d++) acc[d] = 0;
+        for (int k = 0; k < HW_N; k++) {
+            fm_t arg = st_store((int64_t)sc[k] - m, st, HW_OP_AV);
+            fm_t a = st_store(((int64_t)hw_exp(arg) * R) >> FM_F, st, HW_OP_AV);
+            const fm_t *v = &e->qkv[k][2 * HW_D + h * HW_HEAD_DIM];
+            for (int d = 0; d < HW_HEAD_DIM; d++) acc[d] += ((int64_t)v[d] * a) >> FM_F;
+        }
+        for (int d = 0; d < HW_HEAD_DIM; d++) e->attn[q][h * HW_HEAD_DIM + d] = st_store(acc[d], st, HW_OP_AV);
+    }
+}
+
+/* ---- gate: per token scores, softmax, top-2; queues in token order ---- */
+static void gate_chunk(void *ctx, int t, int tid)
+{
+    void **a = ctx;
+    fxf *e = a[0];
+    const wt_t (*wg)[HW_D] = a[1];
+    hw_route *route = a[2];
+    hw_stats *st = &e->tst[tid];
+    fm_t score[HW_E], S = 0, m = FM_MIN;
+    for (int x = 0; x < HW_E; x++) {
+        int64_t acc = 0;
+        for (int i = 0; i < HW_D; i++) {
+            int64_t p = ((int64_t)e->h[t][i] * wg[x][i]) >> WT_F;
+            st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps32(p);
+            acc += p;
+        }
+        score[x] = st_store(acc, st, HW_OP_GATE);
+        softmax_update(&S, &m, score[x], st, HW_OP_GATE);
+    }
+    int i0 = 0, i1 = -1;   /* top-2, ties to the lower index (as hw's top2) */
+    for (int x = 1; x < HW_E; x++) {
+        if (score[x] > score[i0]) { i1 = i0; i0 = x; }
+        else if (i1 < 0 || score[x] > score[i1]) i1 = x;
+    }
+    const int idx[2] = {i0, i1};
+    for (int k = 0; k < HW_TOPK; k++) {
+        fm_t arg = st_store((int64_t)score[idx[k]] - m, st, HW_OP_GATE);
+        route[t * HW_TOPK + k].expert = idx[k];
+        route[t * HW_TOPK + k].g = st_store(hw_div_pos(hw_exp(arg), S), st, HW_OP_GATE);
+    }
+}
+
+static void moe(fxf *e, int ml, int task, hw_stats *st)
+{
+    void *ctx[3] = {e, e->w->gate_w[ml][task], e->route[ml]};
+    em_pool_run(e->pool, gate_chunk, ctx, HW_N);
+    for (int x = 0; x < HW_E; x++) e->queue_len[x] = 0;
+    for (int t = 0; t < HW_N; t++)
+        for (int k = 0; k < HW_TOPK; k++) {
+            const hw_route r = e->route[ml][t][k];
+            e->queue_tok[r.expert][e->queue_len[r.expert]] = t;
+            e->queue_g[r.expert][e->queue_len[r.expert]++] = r.g;
+        }
+    memset(e->moe, 0, sizeof(fm_t) * HW_N * HW_D);
+    for (int x = 0; x < HW_E; x++) {
+        const int len = e->queue_len[x];
+        st->queue_len[ml][x] = len;
+        if (!len) continue;
+        linear(e, &e->h[0][0], &e->w->exp1_w[ml][x][0][0], e->exp1_wmax[ml][x], e->w->exp1_b[ml][x], B5_F,
+               &e->hid[0][0], len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU, e->queue_tok[x], NULL, HW_OP_EXPERT1);
+        linear(e, &e->hid[0][0], &e->w->exp2_w[ml][x][0][0], e->exp2_wmax[ml][x], e->w->exp2_b[ml][x], B5_F,
+               &e->moe[0][0], len, HW_EH, HW_D, LIN_SCALE_ACC, e->queue_tok[x], e->queue_g[x], HW_OP_EXPERT2);
+        st->expert_weight_reads[ml][x] += 2u * HW_EH * HW_D;
+    }
+}
+
+static void residual(fxf *e, fm_t (*y)[HW_D], hw_stats *st)
+{
+    for (int t = 0; t < HW_N; t++)
+        for (int d = 0; d < HW_D; d++) e->x[t][d] = st_store((int64_t)e->x[t][d] + y[t][d], st, HW_OP_RESID);
+}
+
+/* ---- the whole backbone, one task (as hw_edgemoe_top) ---- */
+static void dequant(const fm_t x[HW_N][HW_D], float *out)
+{
+    for (int t = 0; t < HW_N; t++)
+        for (int d = 0; d < HW_D; d++) out[t * HW_D + d] = (float)fm_real(x[t][d]);
+}
+
+static void run_task(fxf *e, int task, hw_stats *st)
+{
+    const hw_weights *w = e->w;
+    const int shape[2] = {HW_N, HW_D};
+    char name[32];
+    memset(e->tst, 0, sizeof(hw_stats) * e->nthr);
+    patch_embed(e);
+    if (e->trace) { dequant(e->x, e->deq); e->trace(e->trace_user, task, "embed", e->deq, 2, shape); }
+    for (int L = 0; L < HW_DEPTH; L++) {
+        layernorm(e, w->ln1_w[L], w->ln1_b[L]);
+        linear(e, &e->h[0][0], &w->qkv_w[L][0][0], e->qkv_wmax[L], w->qkv_b[L], BQK_F, &e->qkv[0][0],
+               HW_N, HW_D, 3 * HW_D, LIN_PLAIN, NULL, NULL, HW_OP_QKV);
+        em_pool_run(e->pool, attn_chunk, e, HW_N);
+        linear(e, &e->attn[0][0], &w->proj_w[L][0][0], e->proj_wmax[L], w->proj_b[L], BQK_F, &e->y[0][0],
+               HW_N, HW_D, HW_D, LIN_PLAIN, NULL, NULL, HW_OP_PROJ);
+        residual(e, e->y, st);
+        layernorm(e, w->ln2_w[L], w->ln2_b[L]);
+        if (!HW_IS_MOE(L)) {
+            const int dl = HW_DENSE_INDEX(L);
+            linear(e, &e->h[0][0], &w->fc1_w[dl][0][0], e->fc1_wmax[dl], w->fc1_b[dl], B5_F, &e->hid[0][0],
+                   HW_N, HW_D, HW_MLP, LIN_GELU, NULL, NULL, HW_OP_FC1);
+            linear(e, &e->hid[0][0], &w->fc2_w[dl][0][0], e->fc2_wmax[dl], w->fc2_b[dl], B5_F, &e->y[0][0],
+                   HW_N, HW_MLP, HW_D, LIN_PLAIN, NULL, NULL, HW_OP_FC2);
+            residual(e, e->y, st);
+        } else {
+            moe(e, HW_MOE_INDEX(L), task, st);
+            residual(e, e->moe, st);
+        }
+        if (e->trace) {
+            snprintf(name, sizeof name, "block%d", L);
+            dequant(e->x, e->deq);
+            e->trace(e->trace_user, task, name, e->deq, 2, shape);
+        }
+    }
+    for (int i = 0; i < e->nthr; i++)
+        for (int op = 0; op < HW_N_OPS; op++) {
+            st->wraps[op] += e->tst[i].wraps[op];
+            st->stores[op] += e->tst[i].stores[op];
+        }
+}
+
+/* ---- engine interface ---- */
+static void wmax_rows(const wt_t *w, int rows, int cols, int32_t *out)
+{
+    for (int r = 0; r < rows; r++) {
+        int32_t mx = 0;
+        for (int i = 0; i < cols; i++) {
+            int32_t a = w[(size_t)r * cols + i] < 0 ? -(int32_t)w[(size_t)r * cols + i] : w[(size_t)r * cols + i];
+            if (a > mx) mx = a;
+        }
+        out[r] = mx;
+    }
+}
+
+static void fxf_destroy(void *p)
+{
+    fxf *e = p;
+    if (!e) return;
+    em_pool_free(e->pool);
+    if (e->head_eng) em_engine_fast.destroy(e->head_eng);
+    free(e->w); free(e->qkv_wmax); free(e->proj_wmax); free(e->fc1_wmax); free(e->fc2_wmax);
+    free(e->exp1_wmax); free(e->exp2_wmax);
+    free(e->x); free(e->h); free(e->qkv); free(e->attn); free(e->y); free(e->hid); free(e->moe);
+    free(e->xh); free(e->xl); free(e->l1); free(e->safe); free(e->sums); free(e->img); free(e->route);
+    free(e->deq); free(e->tst);
+    free(e);
+}
+
+static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err)
+{
+    if (em_fixed_check_config(&m->cfg, err)) return NULL;
+    fxf *e = calloc(1, sizeof *e);
+    if (!e) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
+    e->m = m;
+    e->trace = o->trace;
+    e->trace_user = o->trace_user;
+    e->k = em_fxk_select();
+    e->nthr = o->threads > 0 ? o->threads : em_cpu_count();
+    if (e->nthr > MAXT) e->nthr = MAXT;
+    e->pool = em_pool_new(e->nthr);
+    e->w = calloc(1, sizeof *e->w);
+    e->qkv_wmax = calloc(HW_DEPTH, sizeof *e->qkv_wmax);
+    e->proj_wmax = calloc(HW_DEPTH, sizeof *e->proj_wmax);
+    e->fc1_wmax = calloc(HW_NDENSE, sizeof *e->fc1_wmax);
+    e->fc2_wmax = calloc(HW_NDENSE, sizeof *e->fc2_wmax);
+    e->exp1_wmax = calloc(HW_NMOE, sizeof *e->exp1_wmax);
+    e->exp2_wmax = calloc(HW_NMOE, sizeof *e->exp2_wmax);
+    e->x = calloc(HW_N, sizeof *e->x); e->h = calloc(HW_N, sizeof *e->h);
+    e->qkv = calloc(HW_N, sizeof *e->qkv); e->attn = calloc(HW_N, sizeof *e->attn);
+    e->y = calloc(HW_N, sizeof *e->y); e->hid = calloc(HW_N, sizeof *e->hid); e->moe = calloc(HW_N, sizeof *e->moe);
+    e->xh = calloc((size_t)HW_N * HW_PATCH_K, sizeof *e->xh);
+    e->xl = calloc((size_t)HW_N * HW_PATCH_K, sizeof *e->xl);
+    e->l1 = calloc(HW_N, sizeof *e->l1);
+    e->safe = calloc(HW_N, 1);
+    e->sums = calloc((size_t)HW_N * HW_MAX_OUT, sizeof *e->sums);
+    e->img = calloc(HW_IMG_C, sizeof *e->img);
+    e->route = calloc(HW_NMOE, sizeof *e->route);
+    e->deq = malloc((size_t)HW_N * HW_D * sizeof(float));
+    e->tst = calloc((size_t)e->nthr, sizeof *e->tst);
+    if (!e->pool || !e->w || !e->qkv_wmax || !e->proj_wmax || !e->fc1_wmax || !e->fc2_wmax || !e->exp1_wmax ||
+        !e->exp2_wmax || !e->x || !e->h || !e->qkv || !e->attn || !e->y || !e->hid || !e->moe || !e->xh || !e->xl ||
+        !e->l1 || !e->safe || !e->sums || !e->img || !e->route || !e->deq || !e->tst) {
+        fxf_destroy(e);
+        em_error(err, EM_ENOMEM, "out of memory");
+        return NULL;
+    }
+    /* the head runs on the host, in float: the fast engine's */
+    if (!o->skip_head && !(e->head_eng = em_engine_fast.create(m, o, err))) { fxf_destroy(e); return NULL; }
+    em_fixed_quantise(m, e->w, &e->quant_wraps);
+    hw_weights *w = e->w;
+    for (int L = 0; L < HW_DEPTH; L++) {
+        wmax_rows(&w->qkv_w[L][0][0], 3 * HW_D, HW_D, e->qkv_wmax[L]);
+        wmax_rows(&w->proj_w[L][0][0], HW_D, HW_D, e->proj_wmax[L]);
+    }
+    for (int l = 0; l < HW_NDENSE; l++) {
+        wmax_rows(&w->fc1_w[l][0][0], HW_MLP, HW_D, e->fc1_wmax[l]);
+        wmax_rows(&w->fc2_w[l][0][0], HW_D, HW_MLP, e->fc2_wmax[l]);
+    }
+    for (int l = 0; l < HW_NMOE; l++)
+        for (int x = 0; x < HW_E; x++) {
+            wmax_rows(&w->exp1_w[l][x][0][0], HW_EH, HW_D, e->exp1_wmax[l][x]);
+            wmax_rows(&w->exp2_w[l][x][0][0], HW_D, HW_EH, e->exp2_wmax[l][x]);
+        }
+    return e;
+}
+
+static int fxf_backbone(void *p, const float *image, unsigned mask, em_task_output *out, em_err *err)
+{
+    fxf *e = p;
+    if (!(mask & ((1u << HW_TASKS) - 1))) return em_error(err, EM_EARG, "no task selected");
+    for (int c = 0; c < HW_IMG_C; c++)
+        for (int y = 0; y < HW_IMG_H; y++)
+            for (int x = 0; x < HW_IMG_W; x++)
+                e->img[c][y][x] = q_pix(image[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x]);
+    for (int t = 0; t < HW_TASKS; t++) {
+        if (!(mask >> t & 1)) continue;
+        double t0 = em_now_ms();
+        hw_stats *st = &e->stats[t];
+        memset(st, 0, sizeof *st);
+        run_task(e, t, st);
+        e->ran[t] = 1;
+        em_task_output *o = &out[t];
+        dequant(e->x, o->features);
+        memset(o->expert_tokens, 0, (size_t)HW_NMOE * HW_E * sizeof *o->expert_tokens);
+        for (int l = 0; l < HW_NMOE; l++)
+            for (int n = 0; n < HW_N; n++)
+                for (int k = 0; k < HW_TOPK; k++) {
+                    size_t i = ((size_t)l * HW_N + n) * HW_TOPK + k;
+                    o->routing[i] = e->route[l][n][k].expert;
+                    o->gate_prob[i] = (float)fm_real(e->route[l][n][k].g);
+                    o->expert_tokens[l * HW_E + e->route[l][n][k].expert]++;
+                }
+        o->shared_ms = 0;
+        o->backbone_ms = em_now_ms() - t0;
+    }
+    return EM_OK;
+}
+
+const hw_stats *em_fixed_fast_stats(const void *eng, int task)
+{
+    const fxf *e = eng;
+    if (!e || task < 0 || task >= HW_TASKS || !e->ran[task]) return NULL;
+    return &e->stats[task];
+}
+
+const char *em_fixed_fast_isa(const void *eng) { return ((const fxf *)eng)->k->name; }
+
+static int fxf_head(void *p, int task, em_task_output *out, em_err *err)
+{
+    fxf *e = p;
+    if (!e->head_eng) return em_error(err, EM_EARG, "fixed engine: created without a head (skip_head)");
+    return em_engine_fast.head(e->head_eng, task, out, err);
+}
+
+const em_engine_ops em_engine_fixed_fast = {"fixed", fxf_create, fxf_destroy, fxf_backbone, fxf_head};

@@ -1,0 +1,36 @@
+/* Integer kernels of the fast fixed-point twin (fixed_fast.c).
+ *
+ * One kernel, the linear unit's inner product, written per instruction set:
+ * portable C (fixed_fast_kern.c), GCC/clang generic vectors (gvec) and AVX2
+ * (fixed_fast_kern_avx2.c).  Selection mirrors the float engine's: the widest
+ * set the CPU has, capped by EM_FAST_ISA=c|gvec|avx2|avx512 (there is no
+ * AVX-512 set: avx512 means avx2 here).  Every set returns the same bits.
+ *
+ * A value x (fm, 32-bit) is given split as x = xh 2^16 + xl with xl the
+ * signed low 16 bits and xh = (x - xl) / 2^16, which fits 16 bits whenever
+ * x < 2^31 - 2^16 (the caller routes other rows to its scalar path).  Then,
+ * with P = xl w (exact in 32 bits),
+ *   floor(x w / 2^f) = 2^(16-f) xh w + floor(P / 2^f)
+ *                    = 2^(16-f) (xh w + hi(P)) + (lo(P) >> f)   (lo unsigned)
+ * and the sums are formed modulo 2^32, which is what an fm store keeps. */
+#ifndef EM_FIXED_FAST_KERN_H
+#define EM_FIXED_FAST_KERN_H
+#include <stdint.h>
+
+typedef struct {
+    const char *name;   /* "c", "gvec", "avx2" */
+    /* out[r * ldo + o] = sum_{i < n} floor(x_ri w_oi / 2^f) mod 2^32 for rows
+     * [r0, r1) and outputs [o0, o1); x row r at xh/xl + r * ldx, w row o at
+     * w + o * ldw; n a multiple of 16, 1 <= f <= 16. */
+    void (*dot)(const int16_t *xh, const int16_t *xl, int ldx, const int16_t *w, int ldw, int n, int f,
+                uint32_t *out, int ldo, int r0, int r1, int o0, int o1);
+} em_fxk;
+
+const em_fxk *em_fxk_c(void);
+const em_fxk *em_fxk_gvec(void);   /* NULL without GCC/clang vector extensions */
+const em_fxk *em_fxk_avx2(void);   /* NULL if not built for x86-64 */
+/* Best set for this CPU, capped by EM_FAST_ISA. */
+const em_fxk *em_fxk_select(void);
+/* The set of that name ("avx512" = "avx2") if this CPU and build have it. */
+const em_fxk *em_fxk_by_name(const char *name);
+#endif

@@ -1,0 +1,138 @@
+/* The fast fixed-point twin (src/engine/fixed_fast.c, `--engine fixed`)
+ * against the golden model src/hw (`--engine hw`), bit for bit: features,
+ * routing, gate values, expert token counts and every per-op wrap and store
+ * counter, both tasks, for every kernel set this CPU has (EM_FAST_ISA = c,
+ * gvec, avx2) at 1, 2 and 3 threads, on
+ *  - the shared image with the shared weights (skipped if absent),
+ *  - the synthetic model on generated images (noise, a gradient),
+ *  - a white image (one expert receives every token of a layer),
+ *  - a model altered so that values wrap in most ops (the twin's scalar
+ *    fallbacks and wrap counters; the check asserts that wraps happened). */
+#include <stdlib.h>
+#include <string.h>
+#include "test_util.h"
+#include "edgemoe.h"
+#include "engine/engine.h"
+#include "engine/fixed.h"
+#include "engine/fixed_fast.h"
+#include "hw/hw_config.h"
+
+#define NPIX ((size_t)HW_IMG_C * HW_IMG_H * HW_IMG_W)
+
+typedef struct {
+    float feat[HW_N * HW_D], gp[HW_NMOE * HW_N * HW_TOPK];
+    int32_t route[HW_NMOE * HW_N * HW_TOPK], cnt[HW_NMOE * HW_E];
+    hw_stats st;
+} result;
+
+static int run(const em_engine_ops *ops, const em_model *m, const float *img, int task, int threads, result *r,
+               const char **isa) {
+    em_session_opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    o.skip_head = 1;
+    em_err err = {{0}};
+    void *e = ops->create(m, &o, &err);
+    if (!e) { printf("create: %s\n", err.msg); return -1; }
+    em_task_output out[EM_MAX_TASKS];
+    memset(out, 0, sizeof out);
+    out[task].features = r->feat; out[task].routing = r->route; out[task].gate_prob = r->gp;
+    out[task].expert_tokens = r->cnt;
+    int rc = ops->backbone(e, img, 1u << task, out, &err);
+    if (!rc) {
+        const hw_stats *st = ops == &em_engine_fixed ? em_fixed_stats(e, task) : em_fixed_fast_stats(e, task);
+        r->st = *st;
+        if (isa) *isa = ops == &em_engine_fixed_fast ? em_fixed_fast_isa(e) : "hw";
+    } else printf("backbone: %s\n", err.msg);
+    ops->destroy(e);
+    return rc;
+}
+
+static result gold, fast;
+
+/* One case: src/hw once per task, then the twin for every set and thread count. */
+static void check_case(const char *name, const em_model *m, const float *img) {
+    static const char *isas[] = {"c", "gvec", "avx2"};
+    for (int task = 0; task < HW_TASKS; task++) {
+        if (run(&em_engine_fixed, m, img, task, 1, &gold, NULL)) { CHECK(0, "%s, task %d: src/hw runs", name, task); continue; }
+        uint64_t wraps = 0;
+        for (int op = 0; op < HW_N_OPS; op++) wraps += gold.st.wraps[op];
+        for (int i = 0; i < 3; i++) {
+            if (setenv("EM_FAST_ISA", isas[i], 1)) continue;
+            for (int th = 1; th <= 3; th++) {
+                const char *isa = "?";
+                memset(&fast, 0xa5, sizeof fast);
+                if (run(&em_engine_fixed_fast, m, img, task, th, &fast, &isa)) {
+                    CHECK(0, "%s, task %d, %s, %d threads: the twin runs", name, task, isas[i], th);
+                    continue;
+                }
+                if (strcmp(isa, isas[i])) {   /* the CPU lacks this set: the twin fell back */
+                    if (th == 1) printf("SKIP: %s kernels not available here (got %s)\n", isas[i], isa);
+                    break;
+                }
+                int ops_ok = 1, q_ok = 1;
+                for (int op = 0; op < HW_N_OPS; op++)
+                    ops_ok &= fast.st.wraps[op] == gold.st.wraps[op] && fast.st.stores[op] == gold.st.stores[op];
+                for (int l = 0; l < HW_NMOE; l++)
+                    for (int x = 0; x < HW_E; x++)
+                        q_ok &= fast.st.queue_len[l][x] == gold.st.queue_len[l][x] &&
+                                fast.st.expert_weight_reads[l][x] == gold.st.expert_weight_reads[l][x];
+                CHECK(!memcmp(fast.feat, gold.feat, sizeof gold.feat) && !memcmp(fast.route, gold.route, sizeof gold.route) &&
+                      !memcmp(fast.gp, gold.gp, sizeof gold.gp) && !memcmp(fast.cnt, gold.cnt, sizeof gold.cnt) && ops_ok && q_ok,
+                      "%s, task %d, %s, %d thread%s: features, routing, gate values, queues and per-op wrap/store counts "
+                      "equal src/hw's (%llu wraps)", name, task, isa, th, th > 1 ? "s" : "", (unsigned long long)wraps);
+            }
+        }
+        unsetenv("EM_FAST_ISA");
+    }
+}
+
+static uint64_t rs = 0x243F6A8885A308D3ull;
+static float urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (float)(rs >> 40) / 16777216.0f; }
+
+int main(void) {
+    em_err err = {{0}};
+    float *img = malloc(NPIX * sizeof(float));
+    static em_model sm, bm;
+    em_config cfg;
+    em_config_default(&cfg);
+    if (em_model_synthetic(&sm, &cfg, EM_SYNTHETIC_SEED, &err)) { CHECK(0, "synthetic model: %s", err.msg); TEST_MAIN_END(); }
+    /* generated images: pixels k/256 */
+    for (size_t i = 0; i < NPIX; i++) img[i] = (float)(int)(urand() * 256) / 256.0f;
+    check_case("synthetic, noise", &sm, img);
+    for (int c = 0; c < HW_IMG_C; c++)
+        for (int y = 0; y < HW_IMG_H; y++)
+            for (int x = 0; x < HW_IMG_W; x++)
+                img[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x] = (float)((x + 2 * y + 40 * c) % 256) / 256.0f;
+    check_case("synthetic, gradient", &sm, img);
+    for (size_t i = 0; i < NPIX; i++) img[i] = 255.0f / 256.0f;
+    check_case("synthetic, white", &sm, img);
+    /* values that wrap: LN1 biases of 15 and qkv weights of 1.9 in every
+     * block make q, k, v sums near 5500, beyond fm's 512 */
+    if (em_model_synthetic(&bm, &cfg, EM_SYNTHETIC_SEED + 1, &err) == EM_OK) {
+        const size_t D = (size_t)cfg.dim, L = (size_t)cfg.depth;
+        for (size_t i = 0; i < L * D; i++) bm.w.ln1_b[i] = 15.0f;
+        for (size_t i = 0; i < L * 3 * D * D; i++) bm.w.qkv_w[i] = (i % 7) ? 1.9f : -1.9f;
+        for (size_t i = 0; i < NPIX; i++) img[i] = (float)(int)(urand() * 256) / 256.0f;
+        check_case("scaled model (wraps)", &bm, img);
+        uint64_t w = 0;
+        for (int op = 0; op < HW_N_OPS; op++) w += gold.st.wraps[op];
+        CHECK(w > 1000, "scaled model: values wrapped (%llu wraps in src/hw)", (unsigned long long)w);
+        em_model_free(&bm);
+    }
+    em_model_free(&sm);
+    static em_model m;
+    if (em_model_load(&m, tu_shared_dir(), &err) != EM_OK) {
+        printf("SKIP: shared weights not found (%s)\n", tu_shared_dir());
+    } else {
+        char path[600];
+        snprintf(path, sizeof path, "%s/image.float32.bin", tu_shared_dir());
+        if (em_image_load(path, &m.cfg, img, &err) == EM_OK) check_case("shared image", &m, img);
+        else CHECK(0, "shared image: %s", err.msg);
+        for (size_t i = 0; i < NPIX; i++) img[i] = 255.0f / 256.0f;
+        check_case("shared weights, white", &m, img);
+        em_model_free(&m);
+    }
+    free(img);
+    TEST_MAIN_END();
+}
