@@ -143,9 +143,13 @@ static inline float beyond_kerb(const em_terrain *T, float x, int *side) {
     return *side ? x - T->road_r : T->road_l - x;
 }
 static inline int yard_grass(const em_terrain *T, int s, float z) {
-    int g = 0;
-    for (int k = 0; k < T->n_yards[s] && T->yard_z0[s][k] <= z; k++) g = T->yard_grass[s][k];
-    return g;
+    /* the last yard starting at or before z (binary search) */
+    int lo = 0, hi = T->n_yards[s];  /* answer in [lo - 1, hi) */
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (T->yard_z0[s][mid] <= z) lo = mid + 1; else hi = mid;
+    }
+    return lo > 0 ? T->yard_grass[s][lo - 1] : 0;
 }
 /* 1 where the raised terrain is grass (class nature) */
 static inline int top_is_grass(const em_terrain *T, const float x[3]) {
@@ -537,7 +541,7 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
     (void)dist;
 }
 
-static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3], float dist) {
+static void mat_terrain(surf *s, const rctx *R, int surf_kind, int grass, const float x[3], float dist) {
     const em_terrain *T = &R->w->ter;
     if (surf_kind == EM_SURF_KERB) { sset(s->alb, T->kerb, 0.9f + 0.2f * tcell(R->nt, x[2] * 1.0f, 0, T->salt)); return; }
     float grain = dist < 25.0f ? (tcell(R->nt, x[0] * 9.0f, x[2] * 9.0f, T->salt) - 0.5f) * 0.25f * (1.0f - dist / 25.0f) : 0.0f;
@@ -545,7 +549,7 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3],
         float n = tnoise(R->nt, x[0] * 0.35f, x[2] * 0.35f, T->salt ^ 0x51u);
         sset(s->alb, T->asphalt, 0.8f + 0.4f * n + grain);
         /* markings, in world coordinates */
-        float lane_w = (T->road_r - T->road_l) / (float)T->n_lanes;
+        float lane_w = T->lane_w;
         float lw = 0.5f * T->lane_line_w;
         const float *paint = NULL;
         float period = T->dash_len + T->dash_gap;
@@ -566,7 +570,7 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, const float x[3],
     }
     int side;
     float dx = beyond_kerb(T, x[0], &side);
-    if (top_is_grass(T, x)) {
+    if (grass) {
         float n = tnoise(R->nt, x[0] * 0.8f, x[2] * 0.8f, T->salt ^ 0x77u);
         sset(s->alb, T->grass, 0.7f + 0.6f * n + grain);
         return;
@@ -850,7 +854,7 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
                 int self = -1;
                 if (id >= EM_ID_TERRAIN) {
                     memset(&s, 0, sizeof s);
-                    mat_terrain(&s, &R, id - EM_ID_TERRAIN, x, dist);
+                    mat_terrain(&s, &R, id - EM_ID_TERRAIN, cls == EM_CLASS_NATURE, x, dist);
                     if (id - EM_ID_TERRAIN == EM_SURF_KERB) { n[0] = x[0] < 0.5f * (w->ter.road_l + w->ter.road_r) ? 1.0f : -1.0f; n[1] = 0; n[2] = 0; }
                     else { n[0] = 0; n[1] = 1; n[2] = 0; }
                 } else {

@@ -51,7 +51,8 @@ typedef struct {
     int n_yards[2];         /* beyond the sidewalk: z segments, grass or paved */
     float yard_z0[2][EM_MAX_YARDS];
     uint8_t yard_grass[2][EM_MAX_YARDS];
-    int n_lanes;            /* lane markings */
+    int n_lanes;            /* lane markings: n_lanes lanes of lane_w from road_l */
+    float lane_w;
     float lane_line_w, dash_len, dash_gap;
     int centre_solid, centre_yellow, edge_lines;
     float zebra_z0, zebra_z1; /* zebra crossing (z0 >= z1: none) */

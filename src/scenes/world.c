@@ -410,6 +410,7 @@ void em_world_build(em_world *w, uint64_t seed, int split, uint64_t index) {
     T->road_l = -0.5f * road_w + shift; T->road_r = 0.5f * road_w + shift;
     T->kerb_h = sm_unif(r, 0.08f, 0.2f);
     T->n_lanes = lanes;
+    T->lane_w = road_w / (float)lanes;
     T->lane_line_w = sm_unif(r, 0.1f, 0.18f);
     T->dash_len = sm_unif(r, 2.0f, 6.0f);
     T->dash_gap = T->dash_len * sm_unif(r, 1.0f, 3.0f);
