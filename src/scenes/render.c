@@ -672,7 +672,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
             /* front (+z local) and back: lights near the corners, bumper below */
             float ux = fabsf(l[0]) / p->h[0];
             if (v < 0.25f) sset(s->alb, p->col, 0.4f);
-            else if (ux > 0.6f && v > 0.45f && v < 0.75f) {
+            else if (ux > 0.7f && (p->p[1] > 0 ? v > 0.22f && v < 0.36f : v > 0.45f && v < 0.65f)) {
                 if (sgn > 0) { set3(s->alb, 0.7f, 0.7f, 0.65f); }
                 else { set3(s->alb, 0.45f, 0.02f, 0.02f); s->emit[0] = 0.15f; }
             } else if (p->p[1] > 0 && v > 0.6f && sgn > 0) glass(s, R, p->col2, 0.35f, 0.2f);  /* van windscreen */
