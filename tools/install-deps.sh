@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what edgemoe needs from Debian's packages (run as root on Debian 12).
 #   tools/install-deps.sh          build + demo: compiler, libpng, libjpeg, cJSON, OpenBLAS
-#   tools/install-deps.sh --test   also the test oracles: numpy, PyTorch, SystemC
+#   tools/install-deps.sh --test   also the test oracles (numpy, PyTorch, SystemC) and clang's libFuzzer
 set -euo pipefail
 pkgs=(gcc g++ make libc6-dev libpng-dev libjpeg-dev libcjson-dev libopenblas-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libsystemc-dev file)
+    pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libsystemc-dev file clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
