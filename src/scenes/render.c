@@ -595,7 +595,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
     if (p->kind == EM_PRIM_BOX) {
         to_local(p, x, l, 1);
         float best = -1;
-        for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) / p->h[k]; if (q > best) { best = q; axis = k; } }
+        for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) * p->ih[k]; if (q > best) { best = q; axis = k; } }
         sgn = l[axis] > 0 ? 1 : -1;
         float nl[3] = {0, 0, 0};
         nl[axis] = (float)sgn;
@@ -626,7 +626,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
     case EM_MAT_METAL: sset(s->alb, p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 3.0f, 0.0f, p->salt)); break;
     case EM_MAT_SIGN:
         if (axis == 2 && sgn < 0) {
-            float bx = fabsf(l[0]) / p->h[0], by = fabsf(l[1]) / p->h[1];
+            float bx = fabsf(l[0]) * p->ih[0], by = fabsf(l[1]) * p->ih[1];
             int border = bx > 0.85f || by > 0.85f;
             int sym = p->p[0] == 0 ? (bx < 0.55f && by < 0.15f) : p->p[0] == 1 ? (bx * bx + by * by < 0.25f) : (bx < 0.15f && by < 0.55f);
             sset(s->alb, border || sym ? p->col2 : p->col, 1.0f);
@@ -667,10 +667,10 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
     }
     case EM_MAT_PAINT: {
         sset(s->alb, p->col, 1.0f);
-        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
         if (axis == 2) {
             /* front (+z local) and back: lights near the corners, bumper below */
-            float ux = fabsf(l[0]) / p->h[0];
+            float ux = fabsf(l[0]) * p->ih[0];
             if (v < 0.25f) sset(s->alb, p->col, 0.4f);
             else if (ux > 0.7f && (p->p[1] > 0 ? v > 0.22f && v < 0.36f : v > 0.45f && v < 0.65f)) {
                 if (sgn > 0) { set3(s->alb, 0.7f, 0.7f, 0.65f); }
@@ -683,7 +683,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         break;
     }
     case EM_MAT_CABIN: {
-        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
         if (axis == 1) { sset(s->alb, p->col, 1.0f); break; }
         if (v > 0.08f && v < 0.88f) {
             if (axis == 2 || fabsf(fabsf(l[2]) / p->h[2] - 0.05f) > 0.12f) { glass(s, R, p->col2, 0.35f, 0.3f); break; }
@@ -701,7 +701,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         break;
     }
     case EM_MAT_BUSBODY: {
-        float v = (l[1] + p->h[1]) / (2.0f * p->h[1]);
+        float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
         sset(s->alb, p->col, 1.0f);
         if (axis == 1) break;
         if (axis == 0) {

@@ -38,6 +38,7 @@ typedef struct {
     float col2[3];      /* second albedo (window glass, trim, ...) */
     float p[4];         /* material parameters */
     float bmin[3], bmax[3]; /* world AABB */
+    float ih[3];        /* 1 / h */
 } em_prim;
 
 /* Terrain: road y = 0 for road_l <= x <= road_r, raised by kerb_h outside it

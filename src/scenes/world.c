@@ -55,6 +55,7 @@ static void set3(float o[3], float a, float b, float c) { o[0] = a; o[1] = b; o[
 
 /* ---- adding primitives ---- */
 static void prim_bounds(em_prim *p) {
+    for (int k = 0; k < 3; k++) p->ih[k] = 1.0f / p->h[k];
     if (p->kind == EM_PRIM_BOX) {
         float ex = fabsf(p->cs) * p->h[0] + fabsf(p->sn) * p->h[2];
         float ez = fabsf(p->sn) * p->h[0] + fabsf(p->cs) * p->h[2];
