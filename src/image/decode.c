@@ -17,7 +17,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 #define EM_IMG_MAX_SIDE 16384                 /* largest width/height accepted */

@@ -11,7 +11,7 @@
 
 #include <png.h>
 
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 #define EM_GRAY_MAX_SIDE 16384

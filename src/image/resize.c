@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 #define EM_RESIZE_MAX_SIDE 16384

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 static uint32_t hash2(uint32_t x, uint32_t y) {

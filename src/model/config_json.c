@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "model/config_json.h"
 
 /* The integer fields, in struct order, by name. */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "engine/engine.h"
+#include "util.h"
 
 void em_config_default(em_config *c) {
     memset(c, 0, sizeof *c);

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "model/config_json.h"
 
 #define ST_MAX_HEADER (100u << 20)   /* 100 MB */

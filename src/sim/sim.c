@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "sim/sim.h"
 
 const char *const em_sim_loop_names[EM_SIM_NLOOPS] = {

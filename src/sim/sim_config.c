@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "sim/sim.h"
 
 typedef struct { const char *name; int is_int; size_t off; } field;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "sim/sim.h"
 
 static double ms_of(const em_sim_params *p, double cycles) { return cycles / (p->clock_mhz * 1e3); }
