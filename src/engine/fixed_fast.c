@@ -29,6 +29,7 @@
 
 #define MAXT 64                                    /* threads with own counters */
 #define SAFE_MAX (2147483647 - 65536)              /* x < this: xh fits 16 bits */
+#define KT_LD ((HW_N + 7) / 8 * 8)                 /* keys padded to the kernels' 8 */
 
 typedef struct {
     const em_model *m;
@@ -52,6 +53,8 @@ typedef struct {
     hw_route (*route)[HW_N][HW_TOPK];              /* [NMOE] */
     int32_t queue_tok[HW_E][HW_N], queue_len[HW_E];
     fm_t queue_g[HW_E][HW_N];
+    int32_t kt[HW_HEADS][HW_HEAD_DIM][KT_LD];      /* keys transposed, per head */
+    int64_t kmax[HW_HEADS], vmax[HW_HEADS];
     float *deq;
     hw_stats *tst;                                 /* [nthr] per-thread counters */
     void *head_eng;                                /* the fast float engine, for its head */
@@ -270,39 +273,78 @@ static void attn_chunk(void *ctx, int q, int tid)
     fxf *e = ctx;
     hw_stats *st = &e->tst[tid];
     const int start = q % ATTN_P;            /* the hardware's key order for this query */
-    fm_t sc[HW_N];
-    int64_t acc[HW_HEAD_DIM];
+    int32_t sc[KT_LD], a[HW_N];
+    uint32_t out[HW_HEAD_DIM];
     for (int h = 0; h < HW_HEADS; h++) {
         const fm_t *qv = &e->qkv[q][h * HW_HEAD_DIM];
+        int64_t qmax = 0;
+        for (int i = 0; i < HW_HEAD_DIM; i++) {
+            const int64_t v = qv[i] < 0 ? -(int64_t)qv[i] : qv[i];
+            if (v > qmax) qmax = v;
+        }
+        /* scores, modulo 2^32 (what the stores keep) */
+        e->k->qk(qv, e->kt[h][0], KT_LD, KT_LD, sc);
+        st->stores[HW_OP_QK] += (uint64_t)HW_N * (HW_HEAD_DIM / HW_BLK + 1);
+        if (qmax * e->kmax[h] >= (int64_t)1 << 50) {
+            /* products could reach 2^31 after the floor, or a block sum leave
+             * the fm range: count the wraps exactly (the score itself, a sum
+             * of 8 values below 2^28, never wraps) */
+            for (int k = 0; k < HW_N; k++)
+                for (int b = 0; b < HW_HEAD_DIM; b += HW_BLK) {
+                    int64_t blk = 0;
+                    for (int i = b; i < b + HW_BLK; i++) {
+                        int64_t p = ((int64_t)qv[i] * e->qkv[k][HW_D + h * HW_HEAD_DIM + i]) >> FM_F;
+                        st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(p);
+                        blk += p;
+                    }
+                    st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(blk);
+                }
+        }
+        /* the online softmax in the hardware's key order */
         fm_t S = 0, m = FM_MIN;
         for (int n = 0; n < HW_N; n++) {
             const int k = start + n < HW_N ? start + n : start + n - HW_N;
-            const fm_t *kv = &e->qkv[k][HW_D + h * HW_HEAD_DIM];
-            uint32_t s = 0;
-            uint64_t pw = 0;
-            for (int b = 0; b < HW_HEAD_DIM; b += HW_BLK) {
-                int64_t blk = 0;
-                for (int i = b; i < b + HW_BLK; i++) {
-                    int64_t p = ((int64_t)qv[i] * kv[i]) >> FM_F;
-                    pw += (uint64_t)fx_wraps32(p);
-                    blk += p;
-                }
-                s += (uint32_t)(st_store(blk, st, HW_OP_QK) >> 3);
-            }
-            st->wraps[HW_OP_QK] += pw;
-            st->stores[HW_OP_QK]++;   /* the score: a sum of 8 values of |v| < 2^29 never wraps */
-            sc[k] = (fm_t)s;
-            softmax_update(&S, &m, (fm_t)s, st, HW_OP_SOFTMAX);
+            softmax_update(&S, &m, sc[k], st, HW_OP_SOFTMAX);
         }
         const fm_t R = st_store(hw_recip(S), st, HW_OP_SOFTMAX);
-        for (int d = 0; d < HW_HEAD_DIM; d++) acc[d] = 0;
+        int64_t asum = 0;
         for (int k = 0; k < HW_N; k++) {
             fm_t arg = st_store((int64_t)sc[k] - m, st, HW_OP_AV);
-            fm_t a = st_store(((int64_t)hw_exp(arg) * R) >> FM_F, st, HW_OP_AV);
-            const fm_t *v = &e->qkv[k][2 * HW_D + h * HW_HEAD_DIM];
-            for (int d = 0; d < HW_HEAD_DIM; d++) acc[d] += ((int64_t)v[d] * a) >> FM_F;
+            a[k] = st_store(((int64_t)hw_exp(arg) * R) >> FM_F, st, HW_OP_AV);
+            asum += a[k] < 0 ? -(int64_t)a[k] : a[k];
         }
-        for (int d = 0; d < HW_HEAD_DIM; d++) e->attn[q][h * HW_HEAD_DIM + d] = st_store(acc[d], st, HW_OP_AV);
+        e->k->av(&e->qkv[0][2 * HW_D + h * HW_HEAD_DIM], 3 * HW_D, a, HW_N, out);
+        st->stores[HW_OP_AV] += HW_HEAD_DIM;
+        /* |sum| <= max|v| sum|a| / 2^22 + N: else count exactly */
+        if (((e->vmax[h] * asum) >> FM_F) + HW_N >= (int64_t)1 << 31)
+            for (int d = 0; d < HW_HEAD_DIM; d++) {
+                int64_t acc = 0;
+                for (int k = 0; k < HW_N; k++) acc += ((int64_t)e->qkv[k][2 * HW_D + h * HW_HEAD_DIM + d] * a[k]) >> FM_F;
+                st->wraps[HW_OP_AV] += (uint64_t)fx_wraps32(acc);
+            }
+        for (int d = 0; d < HW_HEAD_DIM; d++) e->attn[q][h * HW_HEAD_DIM + d] = (fm_t)out[d];
+    }
+}
+
+/* Keys transposed per head for the QK kernel, and max |k|, |v| per head
+ * (the wrap bounds). */
+static void attn_prep(fxf *e)
+{
+    for (int h = 0; h < HW_HEADS; h++) {
+        int64_t kmax = 0, vmax = 0;
+        for (int i = 0; i < HW_HEAD_DIM; i++) {
+            int32_t *row = e->kt[h][i];
+            for (int k = 0; k < HW_N; k++) {
+                const int32_t kv = e->qkv[k][HW_D + h * HW_HEAD_DIM + i], vv = e->qkv[k][2 * HW_D + h * HW_HEAD_DIM + i];
+                const int64_t ka = kv < 0 ? -(int64_t)kv : kv, va = vv < 0 ? -(int64_t)vv : vv;
+                row[k] = kv;
+                if (ka > kmax) kmax = ka;
+                if (va > vmax) vmax = va;
+            }
+            for (int k = HW_N; k < KT_LD; k++) row[k] = 0;
+        }
+        e->kmax[h] = kmax;
+        e->vmax[h] = vmax;
     }
 }
 
@@ -387,6 +429,7 @@ static void run_task(fxf *e, int task, hw_stats *st)
         layernorm(e, w->ln1_w[L], w->ln1_b[L]);
         linear(e, &e->h[0][0], &w->qkv_w[L][0][0], e->qkv_wmax[L], w->qkv_b[L], BQK_F, &e->qkv[0][0],
                HW_N, HW_D, 3 * HW_D, LIN_PLAIN, NULL, NULL, HW_OP_QKV);
+        attn_prep(e);
         em_pool_run(e->pool, attn_chunk, e, HW_N);
         linear(e, &e->attn[0][0], &w->proj_w[L][0][0], e->proj_wmax[L], w->proj_b[L], BQK_F, &e->y[0][0],
                HW_N, HW_D, HW_D, LIN_PLAIN, NULL, NULL, HW_OP_PROJ);

@@ -1,6 +1,7 @@
 /* Integer kernels of the fast fixed-point twin (fixed_fast.c).
  *
- * One kernel, the linear unit's inner product, written per instruction set:
+ * Three kernels, the linear unit's inner product and attention's QK^T and
+ * A.V, written per instruction set:
  * portable C (fixed_fast_kern.c), GCC/clang generic vectors (gvec) and AVX2
  * (fixed_fast_kern_avx2.c).  Selection mirrors the float engine's: the widest
  * set the CPU has, capped by EM_FAST_ISA=c|gvec|avx2|avx512 (there is no
@@ -12,7 +13,9 @@
  * with P = xl w (exact in 32 bits),
  *   floor(x w / 2^f) = 2^(16-f) xh w + floor(P / 2^f)
  *                    = 2^(16-f) (xh w + hi(P)) + (lo(P) >> f)   (lo unsigned)
- * and the sums are formed modulo 2^32, which is what an fm store keeps. */
+ * and the sums are formed modulo 2^32, which is what an fm store keeps.
+ * Attention's 32 x 32 products need their bits 22..53 only (floor(p / 2^22)
+ * modulo 2^32), so a 64-bit product shifted right logically serves. */
 #ifndef EM_FIXED_FAST_KERN_H
 #define EM_FIXED_FAST_KERN_H
 #include <stdint.h>
@@ -24,6 +27,14 @@ typedef struct {
      * w + o * ldw; n a multiple of 16, 1 <= f <= 16. */
     void (*dot)(const int16_t *xh, const int16_t *xl, int ldx, const int16_t *w, int ldw, int n, int f,
                 uint32_t *out, int ldo, int r0, int r1, int o0, int o1);
+    /* Attention scores of one query and head (64 dims) against keys [0, nk),
+     * nk rounded up to 8 (kt padded): s[k] = sum over the 8 blocks of
+     * (wrap32(sum of 8 floor(q_i k_i / 2^22)) >> 3), wrapping.  kt is the
+     * head's keys transposed, [64][ldk]. */
+    void (*qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s);
+    /* out[d] = sum_{k < nk} floor(v_kd a_k / 2^22) mod 2^32, d < 64; row k of
+     * v at v + k * ldv. */
+    void (*av)(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out);
 } em_fxk;
 
 const em_fxk *em_fxk_c(void);

@@ -79,8 +79,46 @@ static void dot_avx2(const int16_t *xh, const int16_t *xl, int ldx, const int16_
     }
 }
 
+/* 8 lanes of 32-bit floor(x y / 2^22) mod 2^32: even lanes by one
+ * vpmuldq, odd lanes by another on the shifted operand, bits 22..53 of the
+ * 64-bit products merged by a blend. */
+static inline __m256i mulfloor22(__m256i x, __m256i y)
+{
+    const __m256i pe = _mm256_srli_epi64(_mm256_mul_epi32(x, y), 22);
+    const __m256i po = _mm256_slli_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), y), 10);
+    return _mm256_blend_epi32(pe, po, 0xaa);
+}
+
+static void qk_avx2(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s)
+{
+    for (int k0 = 0; k0 < nk; k0 += 8) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int b = 0; b < 64; b += 8) {
+            __m256i blk = _mm256_setzero_si256();
+            for (int i = b; i < b + 8; i++)
+                blk = _mm256_add_epi32(blk, mulfloor22(_mm256_loadu_si256((const __m256i *)(kt + (size_t)i * ldk + k0)),
+                                                       _mm256_set1_epi32(q[i])));
+            acc = _mm256_add_epi32(acc, _mm256_srai_epi32(blk, 3));
+        }
+        _mm256_storeu_si256((__m256i *)(s + k0), acc);
+    }
+}
+
+static void av_avx2(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out)
+{
+    __m256i acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_si256();
+    for (int k = 0; k < nk; k++) {
+        const __m256i av = _mm256_set1_epi32(a[k]);
+        const int32_t *vr = v + (size_t)k * ldv;
+        for (int j = 0; j < 8; j++)
+            acc[j] = _mm256_add_epi32(acc[j], mulfloor22(_mm256_loadu_si256((const __m256i *)(vr + 8 * j)), av));
+    }
+    for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(out + 8 * j), acc[j]);
+}
+
 const em_fxk *em_fxk_avx2(void) {
-    static const em_fxk k = {"avx2", dot_avx2};
+    static const em_fxk k = {"avx2", dot_avx2, qk_avx2, av_avx2};
     return &k;
 }
 #else
