@@ -837,7 +837,8 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
             float d[3], x[3], t = S.t[q];
             for (int k = 0; k < 3; k++) d[k] = (cam->fwd[k] - S.rb[j] * cam->up[k]) + S.ca[i] * cam->right[k];
             for (int k = 0; k < 3; k++) x[k] = o[k] + t * d[k];
-            if (cls == -2) cls = id >= EM_ID_TERRAIN ? em_terrain_class(&w->ter, x) : w->prims[id].cls;
+            if (cls == -2) cls = id == EM_ID_TERRAIN + EM_SURF_TOP ? em_terrain_class(&w->ter, x)  /* road, kerb: flat */
+                                 : id >= EM_ID_TERRAIN ? EM_CLASS_FLAT : w->prims[id].cls;
             if (label) label[q] = (int8_t)cls;
             if (depth) depth[q] = id == EM_ID_SKY || id == EM_ID_BONNET ? 0.0f : t;
             if (!rgb) continue;
