@@ -123,13 +123,13 @@ const em_fxk *em_fxk_gvec(void) { return 0; }
 const em_fxk *em_fxk_by_name(const char *name) {
     if (!strcmp(name, "c")) return em_fxk_c();
     if (!strcmp(name, "gvec")) return em_fxk_gvec();
-    if (!strcmp(name, "avx2") || !strcmp(name, "avx512")) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        __builtin_cpu_init();
-        if (!__builtin_cpu_supports("avx2")) return 0;
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2") ? em_fxk_avx2() : 0;
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") ? em_fxk_avx512() : 0;
 #endif
-        return em_fxk_avx2();
-    }
     return 0;
 }
 

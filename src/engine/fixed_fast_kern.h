@@ -2,10 +2,11 @@
  *
  * Three kernels, the linear unit's inner product and attention's QK^T and
  * A.V, written per instruction set:
- * portable C (fixed_fast_kern.c), GCC/clang generic vectors (gvec) and AVX2
- * (fixed_fast_kern_avx2.c).  Selection mirrors the float engine's: the widest
- * set the CPU has, capped by EM_FAST_ISA=c|gvec|avx2|avx512 (there is no
- * AVX-512 set: avx512 means avx2 here).  Every set returns the same bits.
+ * portable C (fixed_fast_kern.c), GCC/clang generic vectors (gvec), AVX2
+ * (fixed_fast_kern_avx2.c) and AVX512-VNNI (fixed_fast_kern_avx512.c: the
+ * AVX2 code with fused vpdpwssd).  Selection mirrors the float engine's: the
+ * widest set the CPU has, capped by EM_FAST_ISA=c|gvec|avx2|avx512.  Every
+ * set returns the same bits.
  *
  * A value x (fm, 32-bit) is given split as x = xh 2^16 + xl with xl the
  * signed low 16 bits and xh = (x - xl) / 2^16, which fits 16 bits whenever
@@ -21,7 +22,7 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *name;   /* "c", "gvec", "avx2" */
+    const char *name;   /* "c", "gvec", "avx2", "avx512" */
     /* out[r * ldo + o] = sum_{i < n} floor(x_ri w_oi / 2^f) mod 2^32 for rows
      * [r0, r1) and outputs [o0, o1); x row r at xh/xl + r * ldx, w row o at
      * w + o * ldw; n a multiple of 16, 1 <= f <= 16. */
@@ -40,8 +41,9 @@ typedef struct {
 const em_fxk *em_fxk_c(void);
 const em_fxk *em_fxk_gvec(void);   /* NULL without GCC/clang vector extensions */
 const em_fxk *em_fxk_avx2(void);   /* NULL if not built for x86-64 */
+const em_fxk *em_fxk_avx512(void); /* AVX512-VNNI; NULL if not built for x86-64 */
 /* Best set for this CPU, capped by EM_FAST_ISA. */
 const em_fxk *em_fxk_select(void);
-/* The set of that name ("avx512" = "avx2") if this CPU and build have it. */
+/* The set of that name if this CPU and build have it, else NULL. */
 const em_fxk *em_fxk_by_name(const char *name);
 #endif

@@ -1,0 +1,113 @@
+/* x86 kernels of the fast fixed-point twin, included by
+ * fixed_fast_kern_avx2.c and fixed_fast_kern_avx512.c.  The including file
+ * defines KX(name) (name mangling) and DPACC(acc, a, b) = acc + madd(a, b)
+ * (vpmaddwd + vpaddd, or one vpdpwssd with AVX512-VNNI). */
+
+static inline uint32_t KX(hsum32)(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+static inline __attribute__((always_inline)) void KX(tile)(const int16_t *xh, const int16_t *xl, int ldx,
+                                                       const int16_t *w, int ldw, int n, int f, uint32_t *out,
+                                                       int ldo, int r, int o, const int R, const int O)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i fs = _mm_cvtsi32_si128(f);
+    const int lim = (1 << (16 - f)) - 1;           /* largest lo >> f */
+    const int kmax = lim ? 32767 / lim : n;        /* 16-bit steps before widening */
+    __m256i acc[2][2], lacc[2][2], lsum[2][2];
+    for (int a = 0; a < R; a++)
+        for (int b = 0; b < O; b++) {
+            acc[a][b] = _mm256_setzero_si256(); lacc[a][b] = _mm256_setzero_si256(); lsum[a][b] = _mm256_setzero_si256();
+        }
+    int k = 0;
+    for (int i = 0; i < n; i += 16) {
+        __m256i h[2], l[2];
+        for (int a = 0; a < R; a++) {
+            h[a] = _mm256_loadu_si256((const __m256i *)(xh + (size_t)(r + a) * ldx + i));
+            l[a] = _mm256_loadu_si256((const __m256i *)(xl + (size_t)(r + a) * ldx + i));
+        }
+        for (int b = 0; b < O; b++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + (size_t)(o + b) * ldw + i));
+            for (int a = 0; a < R; a++) {
+                const __m256i hi = _mm256_mulhi_epi16(l[a], wv), lo = _mm256_mullo_epi16(l[a], wv);
+                acc[a][b] = DPACC(DPACC(acc[a][b], h[a], wv), hi, ones);
+                lacc[a][b] = _mm256_add_epi16(lacc[a][b], _mm256_srl_epi16(lo, fs));
+            }
+        }
+        if (++k == kmax) {
+            for (int a = 0; a < R; a++)
+                for (int b = 0; b < O; b++) {
+                    lsum[a][b] = _mm256_add_epi32(lsum[a][b], _mm256_madd_epi16(lacc[a][b], ones));
+                    lacc[a][b] = _mm256_setzero_si256();
+                }
+            k = 0;
+        }
+    }
+    const __m128i us = _mm_cvtsi32_si128(16 - f);
+    for (int a = 0; a < R; a++)
+        for (int b = 0; b < O; b++) {
+            __m256i t = _mm256_add_epi32(lsum[a][b], _mm256_madd_epi16(lacc[a][b], ones));
+            t = _mm256_add_epi32(t, _mm256_sll_epi32(acc[a][b], us));
+            out[(size_t)(r + a) * ldo + o + b] = KX(hsum32)(t);
+        }
+}
+
+static void KX(dot)(const int16_t *xh, const int16_t *xl, int ldx, const int16_t *w, int ldw, int n, int f,
+                     uint32_t *out, int ldo, int r0, int r1, int o0, int o1)
+{
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        int o = o0;
+        for (; o + 2 <= o1; o += 2) KX(tile)(xh, xl, ldx, w, ldw, n, f, out, ldo, r, o, 2, 2);
+        for (; o < o1; o++) KX(tile)(xh, xl, ldx, w, ldw, n, f, out, ldo, r, o, 2, 1);
+    }
+    for (; r < r1; r++) {
+        int o = o0;
+        for (; o + 2 <= o1; o += 2) KX(tile)(xh, xl, ldx, w, ldw, n, f, out, ldo, r, o, 1, 2);
+        for (; o < o1; o++) KX(tile)(xh, xl, ldx, w, ldw, n, f, out, ldo, r, o, 1, 1);
+    }
+}
+
+/* 8 lanes of 32-bit floor(x y / 2^22) mod 2^32: even lanes by one
+ * vpmuldq, odd lanes by another on the shifted operand, bits 22..53 of the
+ * 64-bit products merged by a blend. */
+static inline __m256i KX(mulfloor22)(__m256i x, __m256i y)
+{
+    const __m256i pe = _mm256_srli_epi64(_mm256_mul_epi32(x, y), 22);
+    const __m256i po = _mm256_slli_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), y), 10);
+    return _mm256_blend_epi32(pe, po, 0xaa);
+}
+
+static void KX(qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s)
+{
+    for (int k0 = 0; k0 < nk; k0 += 8) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int b = 0; b < 64; b += 8) {
+            __m256i blk = _mm256_setzero_si256();
+            for (int i = b; i < b + 8; i++)
+                blk = _mm256_add_epi32(blk, KX(mulfloor22)(_mm256_loadu_si256((const __m256i *)(kt + (size_t)i * ldk + k0)),
+                                                       _mm256_set1_epi32(q[i])));
+            acc = _mm256_add_epi32(acc, _mm256_srai_epi32(blk, 3));
+        }
+        _mm256_storeu_si256((__m256i *)(s + k0), acc);
+    }
+}
+
+static void KX(av)(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out)
+{
+    __m256i acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_si256();
+    for (int k = 0; k < nk; k++) {
+        const __m256i av = _mm256_set1_epi32(a[k]);
+        const int32_t *vr = v + (size_t)k * ldv;
+        for (int j = 0; j < 8; j++)
+            acc[j] = _mm256_add_epi32(acc[j], KX(mulfloor22)(_mm256_loadu_si256((const __m256i *)(vr + 8 * j)), av));
+    }
+    for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(out + 8 * j), acc[j]);
+}
+
