@@ -8,4 +8,6 @@ int em_cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int em_cmd_sim(int argc, char **argv);
 int em_cmd_scenes(int argc, char **argv); /* tools/cmd_scenes.c */
 int em_cmd_eval(int argc, char **argv);
+int em_cmd_video(int argc, char **argv);           /* tools/cmd_video.c */
+int em_cmd_scenes_sequence(int argc, char **argv); /* tools/cmd_video.c: scenes --sequence */
 #endif

@@ -35,7 +35,9 @@ static void scenes_usage(FILE *f) {
           "                      [--start K] [--threads T]\n"
           "Writes generated street scenes K..K+N-1 in the dataset layout (docs/scenes.md):\n"
           "DIR/<split>/{image,label_7,depth}/<i>.npy and preview/<i>.png.\n"
-          "Defaults: --count 100 --split train --seed 1 --size 256x128 --start 0 --threads all cores.\n", f);
+          "Defaults: --count 100 --split train --seed 1 --size 256x128 --start 0 --threads all cores.\n"
+          "       edgemoe scenes --sequence N --out FILE.y4m|- [--seed S] [--size WxH] [--fps F] [--labels]\n"
+          "A drive down generated streets as YUV4MPEG2 video (docs/video.md).\n", f);
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out) {
@@ -146,6 +148,8 @@ int em_cmd_scenes(int argc, char **argv) {
     const char *out = NULL, *split_name = "train";
     uint64_t count = 100, seed = 1, start = 0, threads = 0;
     int w = 256, h = 128;
+    for (int i = 0; i < argc; i++)  /* a drive as video: tools/cmd_video.c */
+        if (!strcmp(argv[i], "--sequence")) return em_cmd_scenes_sequence(argc, argv);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) { scenes_usage(stdout); return 0; }

@@ -229,6 +229,10 @@ static void usage(FILE *f) {
           "               [--limit N] [--threads N] [--json [--per-image]]   metrics over a dataset\n"
           "  edgemoe scenes --out DIR [--count N] [--split train|val] [--seed S] [--size WxH] [--start K]\n"
           "                 generated street scenes in the dataset layout\n"
+          "  edgemoe scenes --sequence N --out FILE.y4m|- [--seed S] [--size WxH] [--fps F] [--labels]\n"
+          "                 a drive down a generated street, as YUV4MPEG2 video\n"
+          "  edgemoe video [--model M] [--in FILE.y4m|-] [--out FILE.y4m|-] [--task T] [--engine E]\n"
+          "                [--layout row|grid] [--log FILE.jsonl] [--realtime]   live semseg + depth on video\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
           "  edgemoe sample-image OUT.png\n"
           "Without --model, a deterministic untrained synthetic model is used.\n", f);
@@ -449,5 +453,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "scenes")) return em_cmd_scenes(argc - 2, argv + 2);
     if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return em_cmd_eval(argc - 2, argv + 2);
-    return em_cli_die("unknown command '%s' (run, compare, sim, eval, scenes, convert, sample-image)", cmd);
+    if (!strcmp(cmd, "video")) return em_cmd_video(argc - 2, argv + 2);
+    return em_cli_die("unknown command '%s' (run, compare, sim, eval, scenes, video, convert, sample-image)", cmd);
 }

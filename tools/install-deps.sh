@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what edgemoe needs from Debian's packages (run as root on Debian 12).
 #   tools/install-deps.sh          build + demo: compiler, libpng, libjpeg, cJSON, OpenBLAS
-#   tools/install-deps.sh --test   also the test oracles (numpy, PyTorch, SystemC) and clang's libFuzzer
+#   tools/install-deps.sh --test   also the test oracles (numpy, PyTorch, SystemC), clang's libFuzzer
+#                                  and ffmpeg (the video round trip)
 set -euo pipefail
 pkgs=(gcc g++ make libc6-dev libpng-dev libjpeg-dev libcjson-dev libopenblas-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libsystemc-dev file clang libclang-rt-14-dev)
+    pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread libsystemc-dev file clang libclang-rt-14-dev ffmpeg)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
