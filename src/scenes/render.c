@@ -191,7 +191,6 @@ int em_bonnet_at(const em_world *w, const em_camera *cam, int i, int j) {
 typedef struct {
     float o[3];               /* camera origin: box local / cyl o - c / ellipsoid (o - c) / h */
     float f[3], r[3], u[3];   /* camera basis: box local, ellipsoid scaled by 1/h */
-    float c0;                 /* cyl, ellipsoid: constant term of the quadratic */
     float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
     float sa;                 /* cyl / ellipsoid: sun quadratic's a */
     float sq[3];              /* ellipsoid: sun direction / h */
@@ -297,7 +296,6 @@ static void prim_setup(const em_prim *p, const em_camera *cam, const float *sun,
         }
     } else if (p->kind == EM_PRIM_CYL) {
         for (int k = 0; k < 3; k++) { f->o[k] = cam->pos[k] - p->c[k]; f->f[k] = cam->fwd[k]; f->r[k] = cam->right[k]; f->u[k] = cam->up[k]; }
-        f->c0 = f->o[0] * f->o[0] + f->o[2] * f->o[2] - p->h[0] * p->h[0];
         f->sa = sun[0] * sun[0] + sun[2] * sun[2];
     } else {
         for (int k = 0; k < 3; k++) {
@@ -306,7 +304,6 @@ static void prim_setup(const em_prim *p, const em_camera *cam, const float *sun,
             f->f[k] = cam->fwd[k] * ih; f->r[k] = cam->right[k] * ih; f->u[k] = cam->up[k] * ih;
             f->sq[k] = sun[k] * ih;
         }
-        f->c0 = f->o[0] * f->o[0] + f->o[1] * f->o[1] + f->o[2] * f->o[2] - 1.0f;
         f->sa = f->sq[0] * f->sq[0] + f->sq[1] * f->sq[1] + f->sq[2] * f->sq[2];
     }
 }
