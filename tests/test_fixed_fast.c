@@ -2,10 +2,11 @@
  * against the golden model src/hw (`--engine hw`), bit for bit: features,
  * routing, gate values, expert token counts and every per-op wrap and store
  * counter, both tasks, for every kernel set this CPU has (EM_FAST_ISA = c,
- * gvec, avx2) at 1, 2 and 3 threads, on
+ * gvec, avx2, avx512) at 1, 2 and 3 threads, on
  *  - the shared image with the shared weights (skipped if absent),
  *  - the synthetic model on generated images (noise, a gradient),
  *  - a white image (one expert receives every token of a layer),
+ *  - the expert unit alone for every queue length 0..129,
  *  - a model altered so that values wrap in most ops (the twin's scalar
  *    fallbacks and wrap counters; the check asserts that wraps happened). */
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "engine/fixed.h"
 #include "engine/fixed_fast.h"
 #include "hw/hw_config.h"
+#include "hw/hw_units.h"
 
 #define NPIX ((size_t)HW_IMG_C * HW_IMG_H * HW_IMG_W)
 
@@ -52,12 +54,12 @@ static result gold, fast;
 
 /* One case: src/hw once per task, then the twin for every set and thread count. */
 static void check_case(const char *name, const em_model *m, const float *img) {
-    static const char *isas[] = {"c", "gvec", "avx2"};
+    static const char *isas[] = {"c", "gvec", "avx2", "avx512"};
     for (int task = 0; task < HW_TASKS; task++) {
         if (run(&em_engine_fixed, m, img, task, 1, &gold, NULL)) { CHECK(0, "%s, task %d: src/hw runs", name, task); continue; }
         uint64_t wraps = 0;
         for (int op = 0; op < HW_N_OPS; op++) wraps += gold.st.wraps[op];
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
             if (setenv("EM_FAST_ISA", isas[i], 1)) continue;
             for (int th = 1; th <= 3; th++) {
                 const char *isa = "?";
@@ -88,6 +90,71 @@ static void check_case(const char *name, const em_model *m, const float *img) {
 }
 
 static uint64_t rs = 0x243F6A8885A308D3ull;
+static float urand(void);
+
+/* The expert unit for every queue length 0..129 (the original hangs at
+ * 129), the twin against hw_experts: outputs and counters bit for bit, for
+ * every kernel set at 2 threads.  Two experts per length (len and 129 - len
+ * tokens, sharing some), so tokens also sum two expert outputs. */
+static void test_queue_sweep(const em_model *m) {
+    static hw_weights w;
+    static hw_act act;
+    static fm_t moe[HW_N][HW_D];
+    static hw_stats sh, sf;
+    static const char *isas[] = {"c", "gvec", "avx2", "avx512"};
+    uint64_t q = 0;
+    em_fixed_quantise(m, &w, &q);
+    for (int t = 0; t < HW_N; t++)
+        for (int d = 0; d < HW_D; d++) act.h[t][d] = (fm_t)((urand() * 2 - 1) * (1 << 23));
+    for (int i = 0; i < 4; i++) {
+        setenv("EM_FAST_ISA", isas[i], 1);
+        em_session_opts o;
+        memset(&o, 0, sizeof o);
+        o.threads = 2;
+        o.skip_head = 1;
+        em_err err = {{0}};
+        void *e = em_engine_fixed_fast.create(m, &o, &err);
+        if (!e) { CHECK(0, "twin for the queue sweep: %s", err.msg); continue; }
+        if (strcmp(em_fixed_fast_isa(e), isas[i])) {
+            printf("SKIP: queue sweep, %s kernels not available here\n", isas[i]);
+            em_engine_fixed_fast.destroy(e);
+            continue;
+        }
+        int bad = 0, maxlen = 0;
+        for (int len = 0; len <= HW_N; len++) {
+            const int e1 = len % HW_E, e2 = (len + 5) % HW_E, len2 = HW_N - len;
+            memset(act.queue_len, 0, sizeof act.queue_len);
+            for (int j = 0; j < len; j++) {
+                act.queue_tok[e1][j] = (int)((long)j * HW_N / (len ? len : 1));
+                act.queue_g[e1][j] = (fm_t)(urand() * (1 << 22));
+            }
+            act.queue_len[e1] = len;
+            if (e2 != e1) {
+                for (int j = 0; j < len2; j++) {
+                    act.queue_tok[e2][j] = j;
+                    act.queue_g[e2][j] = (fm_t)(urand() * (1 << 22));
+                }
+                act.queue_len[e2] = len2;
+            }
+            memset(&sh, 0, sizeof sh);
+            memset(&sf, 0, sizeof sf);
+            hw_experts(&w, len % HW_NMOE, &act, &sh);
+            em_fixed_fast_experts(e, len % HW_NMOE, act.h, act.queue_tok, act.queue_g, act.queue_len, moe, &sf);
+            int ok = !memcmp(moe, act.moe, sizeof moe);
+            for (int op = 0; op < HW_N_OPS; op++) ok &= sh.wraps[op] == sf.wraps[op] && sh.stores[op] == sf.stores[op];
+            for (int x = 0; x < HW_E; x++)
+                ok &= sh.queue_len[len % HW_NMOE][x] == sf.queue_len[len % HW_NMOE][x] &&
+                      sh.expert_weight_reads[len % HW_NMOE][x] == sf.expert_weight_reads[len % HW_NMOE][x];
+            bad += !ok;
+            if (ok && len > maxlen) maxlen = len;
+        }
+        CHECK(bad == 0 && maxlen == HW_N, "queue lengths 0..%d, %s kernels, 2 threads: expert outputs and counters equal hw_experts' "
+              "(%d lengths differ)", HW_N, isas[i], bad);
+        em_engine_fixed_fast.destroy(e);
+    }
+    unsetenv("EM_FAST_ISA");
+}
+
 static float urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (float)(rs >> 40) / 16777216.0f; }
 
 int main(void) {
@@ -99,6 +166,7 @@ int main(void) {
     if (em_model_synthetic(&sm, &cfg, EM_SYNTHETIC_SEED, &err)) { CHECK(0, "synthetic model: %s", err.msg); TEST_MAIN_END(); }
     /* generated images: pixels k/256 */
     for (size_t i = 0; i < NPIX; i++) img[i] = (float)(int)(urand() * 256) / 256.0f;
+    test_queue_sweep(&sm);
     check_case("synthetic, noise", &sm, img);
     for (int c = 0; c < HW_IMG_C; c++)
         for (int y = 0; y < HW_IMG_H; y++)

@@ -380,6 +380,8 @@ static void gate_chunk(void *ctx, int t, int tid)
     }
 }
 
+static void experts(fxf *e, int ml, hw_stats *st);
+
 static void moe(fxf *e, int ml, int task, hw_stats *st)
 {
     void *ctx[3] = {e, e->w->gate_w[ml][task], e->route[ml]};
@@ -391,6 +393,13 @@ static void moe(fxf *e, int ml, int task, hw_stats *st)
             e->queue_tok[r.expert][e->queue_len[r.expert]] = t;
             e->queue_g[r.expert][e->queue_len[r.expert]++] = r.g;
         }
+    experts(e, ml, st);
+}
+
+/* The experts with a non-empty queue, ascending (the order fixes the
+ * accumulation's wrap counts), on e->h and e->queue_*, into e->moe. */
+static void experts(fxf *e, int ml, hw_stats *st)
+{
     memset(e->moe, 0, sizeof(fm_t) * HW_N * HW_D);
     for (int x = 0; x < HW_E; x++) {
         const int len = e->queue_len[x];
@@ -574,6 +583,24 @@ static int fxf_backbone(void *p, const float *image, unsigned mask, em_task_outp
         o->backbone_ms = em_now_ms() - t0;
     }
     return EM_OK;
+}
+
+void em_fixed_fast_experts(void *eng, int ml, const fm_t h[HW_N][HW_D], const int32_t tok[HW_E][HW_N],
+                           const fm_t g[HW_E][HW_N], const int32_t len[HW_E], fm_t moe_out[HW_N][HW_D], hw_stats *st)
+{
+    fxf *e = eng;
+    memcpy(e->h, h, sizeof(fm_t) * HW_N * HW_D);
+    memcpy(e->queue_tok, tok, sizeof e->queue_tok);
+    memcpy(e->queue_g, g, sizeof e->queue_g);
+    memcpy(e->queue_len, len, sizeof e->queue_len);
+    memset(e->tst, 0, sizeof(hw_stats) * e->nthr);
+    experts(e, ml, st);
+    for (int i = 0; i < e->nthr; i++)
+        for (int op = 0; op < HW_N_OPS; op++) {
+            st->wraps[op] += e->tst[i].wraps[op];
+            st->stores[op] += e->tst[i].stores[op];
+        }
+    memcpy(moe_out, e->moe, sizeof(fm_t) * HW_N * HW_D);
 }
 
 const hw_stats *em_fixed_fast_stats(const void *eng, int task)
