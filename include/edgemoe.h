@@ -5,9 +5,24 @@
  * image for one or more tasks (em_session_run) -> read features, routing and
  * head logits from the returned em_task_output.
  *
- * Errors: every call that can fail returns EM_OK (0) or a negative code and
- * writes one human-readable line into the caller's em_err buffer.  The library
- * never prints. */
+ * Contract
+ * - Errors: every call that can fail returns EM_OK (0) or one of the negative
+ *   EM_E* codes below (em_strerror names them) and writes one human-readable
+ *   line into the caller's em_err buffer (which may be NULL).  The library
+ *   never prints, never exits, and frees what it allocated on failure.
+ * - Ownership: an em_model owns its weights (one arena); em_model_free /
+ *   em_model_close release them.  A session borrows its model: the model must
+ *   outlive every session made from it.  Outputs (em_session_output) belong
+ *   to the session and stay valid until its next run or its free.
+ * - Threads: a model is read-only after loading, so any number of sessions on
+ *   any threads may share one.  A session is used by one thread at a time.
+ *   Each fast/fixed session has its own worker pool of opts.threads threads
+ *   (0: one per core); several sessions running at once should split the
+ *   cores between them (e.g. threads = cores / sessions) to avoid
+ *   oversubscription.  Scenes (em_scene_render) are thread-safe.
+ * - Environment: EM_FAST_ISA (c, gvec, avx2, avx512) caps the SIMD kernel set
+ *   the fast and fixed engines pick at run time (tests and benchmarks use it
+ *   to run every set the CPU allows); unset, the best set is used. */
 #ifndef EDGEMOE_H
 #define EDGEMOE_H
 
@@ -17,6 +32,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define EM_VERSION_MAJOR 0
+#define EM_VERSION_MINOR 3
+#define EM_VERSION_PATCH 0
+#define EM_VERSION_STRING "0.3.0"
+/* The library's version as "major.minor.patch" (the header's may differ
+ * when a program is linked against another build). */
+const char *em_version(void);
 
 #define EM_MAX_TASKS 8
 #define EM_MAX_LAYERS 32
@@ -36,6 +59,8 @@ enum {
     EM_EARG = -5,     /* bad argument (unknown task, engine, ...) */
     EM_ENOMEM = -6,
 };
+/* A short name for a code ("I/O error", "bad argument", ...). */
+const char *em_strerror(int code);
 
 /* Every dimension of the model.  Defaults (em_config_default) are M3ViT-tiny
  * as the Edge-MoE accelerator runs it (SPEC 1). */
@@ -65,7 +90,7 @@ void em_config_default(em_config *c);
 int em_config_check(const em_config *c, em_err *err);
 static inline int em_is_moe(const em_config *c, int layer) { (void)c; return layer % 2 == 1; }
 int em_n_moe_layers(const em_config *c);
-int em_task_index(const em_config *c, const char *name); /* -1 if unknown */
+int em_task_index(const em_config *c, const char *name); /* EM_EARG if unknown */
 
 /* One named tensor of the model, pointing into the model's arena. */
 typedef struct {
@@ -149,11 +174,14 @@ void em_model_close(em_model *m);
  * golden model (src/hw) */
 typedef enum { EM_ENGINE_REF = 0, EM_ENGINE_FAST = 1, EM_ENGINE_FIXED = 2, EM_ENGINE_HW = 3 } em_engine_kind;
 const char *em_engine_name(em_engine_kind k);
-int em_engine_parse(const char *name, em_engine_kind *k); /* -1 if unknown */
-int em_engine_available(em_engine_kind k);                /* built into this library */
+int em_engine_parse(const char *name, em_engine_kind *k); /* EM_OK, or EM_EARG if unknown */
 
-/* Stage tracing: engines call this, when set, with every intermediate tensor a
- * test may want to compare ("embed", "block3", "head.conv0", ...). */
+/* Stage tracing: when set, the ref engine and the float head call it, on the
+ * thread that runs the session, with every intermediate tensor a test may
+ * want to compare ("embed", "block3", "head.conv0", ...).  data is [shape]
+ * float32, owned by the engine and valid only during the call; the callback
+ * must not call back into the session.  Other engines may call it for fewer
+ * stages or none. */
 typedef void (*em_trace_fn)(void *user, int task, const char *stage,
                             const float *data, int ndim, const int *shape);
 

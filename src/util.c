@@ -19,6 +19,21 @@ int em_error(em_err *err, int code, const char *fmt, ...) {
     return code;
 }
 
+const char *em_version(void) { return EM_VERSION_STRING; }
+
+const char *em_strerror(int code) {
+    switch (code) {
+    case EM_OK: return "success";
+    case EM_EIO: return "I/O error";
+    case EM_EFORMAT: return "bad file format";
+    case EM_ESHAPE: return "wrong shape";
+    case EM_EVALUE: return "bad value";
+    case EM_EARG: return "bad argument";
+    case EM_ENOMEM: return "out of memory";
+    }
+    return "unknown error";
+}
+
 double em_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -105,8 +105,18 @@ static void test_config(void) {
     c = tiny_config(); c.n_tok = 8;
     CHECK(em_config_check(&c, &err) != 0 && strstr(err.msg, "n_tok"), "token count refused: %s", err.msg);
     em_config_default(&c);
-    CHECK(em_task_index(&c, "depth") == 1 && em_task_index(&c, "semseg") == 0 && em_task_index(&c, "normals") == -1,
+    CHECK(em_task_index(&c, "depth") == 1 && em_task_index(&c, "semseg") == 0 && em_task_index(&c, "normals") == EM_EARG,
           "task names");
+    em_engine_kind k;
+    CHECK(em_engine_parse("gpu", &k) == EM_EARG && em_engine_parse("hw", &k) == EM_OK && k == EM_ENGINE_HW,
+          "engine names: unknown is EM_EARG, distinct from EM_EIO");
+    int codes[] = {EM_OK, EM_EIO, EM_EFORMAT, EM_ESHAPE, EM_EVALUE, EM_EARG, EM_ENOMEM};
+    int distinct = 1;
+    for (int i = 0; i < 7; i++)
+        for (int j = 0; j < i; j++)
+            distinct &= codes[i] != codes[j] && strcmp(em_strerror(codes[i]), em_strerror(codes[j])) != 0;
+    CHECK(distinct && !strcmp(em_strerror(-99), "unknown error"), "error codes and their names are distinct");
+    CHECK(!strcmp(em_version(), EM_VERSION_STRING), "library version %s matches the header", em_version());
 }
 
 static void fill_image(float *img, size_t n, unsigned seed) {

@@ -140,7 +140,7 @@ int em_cmd_eval(int argc, char **argv) {
     eval_args a = {0};
     a.split = "val";
     a.task = "all";
-    a.engine = em_engine_available(EM_ENGINE_FAST) ? "fast" : "ref";
+    a.engine = "fast";
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         int has = i + 1 < argc;
@@ -165,8 +165,6 @@ int em_cmd_eval(int argc, char **argv) {
     if (em_engine_parse(a.engine, &kind_a)) return em_cli_die("unknown engine '%s' (%s)", a.engine, engine_list());
     if (a.compare && em_engine_parse(a.compare, &kind_b))
         return em_cli_die("--compare: unknown engine '%s' (%s)", a.compare, engine_list());
-    if (!em_engine_available(kind_a)) return em_cli_die("engine '%s' is not built into this edgemoe", a.engine);
-    if (a.compare && !em_engine_available(kind_b)) return em_cli_die("engine '%s' is not built into this edgemoe", a.compare);
     if (strcmp(a.task, "all") && strcmp(a.task, "semseg") && strcmp(a.task, "depth"))
         return em_cli_die("unknown task '%s' (semseg, depth, all)", a.task);
 

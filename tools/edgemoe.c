@@ -93,16 +93,27 @@ static int is_image_name(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Appends a copy of path to list; 0 on success. */
+static int list_push(char ***list, int *n, const char *path) {
+    char **l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
+    if (!l) return -1;
+    *list = l;
+    if (!(l[*n] = strdup(path))) return -1;
+    (*n)++;
+    return 0;
+}
+
 /* Expands directories into their image files (sorted). */
 static int expand_images(run_args *a, char ***out, int *n_out) {
     char **list = NULL;
     int n = 0;
+    *out = NULL; *n_out = 0;
     for (int i = 0; i < a->n_images; i++) {
         struct stat st;
         if (stat(a->images[i], &st) != 0) return em_cli_die("%s: cannot open image (%s)", a->images[i], strerror(errno));
         if (!S_ISDIR(st.st_mode)) {
-            list = realloc(list, (size_t)(n + 1) * sizeof *list);
-            list[n++] = strdup(a->images[i]);
+            if (list_push(&list, &n, a->images[i])) return em_cli_die("out of memory");
+            *out = list; *n_out = n;
             continue;
         }
         DIR *d = opendir(a->images[i]);
@@ -111,10 +122,10 @@ static int expand_images(run_args *a, char ***out, int *n_out) {
         int start = n;
         while ((de = readdir(d))) {
             if (!is_image_name(de->d_name)) continue;
-            char path[2048];
-            snprintf(path, sizeof path, "%s/%s", a->images[i], de->d_name);
-            list = realloc(list, (size_t)(n + 1) * sizeof *list);
-            list[n++] = strdup(path);
+            char path[4096];
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", a->images[i], de->d_name) >= sizeof path) continue;
+            if (list_push(&list, &n, path)) { closedir(d); return em_cli_die("out of memory"); }
+            *out = list; *n_out = n;  /* the caller frees what was listed, also on failure */
         }
         closedir(d);
         if (n == start) return em_cli_die("%s: no .png, .jpg or .bin images in directory", a->images[i]);
@@ -251,11 +262,10 @@ static int load_model(const char *path, em_model *m) {
     return 0;
 }
 
-static int cmd_run(int argc, char **argv) {
+static int run_images(int argc, char **argv, const char **image_args) {
     run_args a = {0};
-    const char *image_args[argc + 1];  /* every --image, in order */
     a.images = image_args;
-    a.engine = em_engine_available(EM_ENGINE_FAST) ? "fast" : "ref";
+    a.engine = "fast";
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         int has = i + 1 < argc;
@@ -326,14 +336,16 @@ static int cmd_run(int argc, char **argv) {
 
     /* stems made unique by suffixing the index on a clash */
     char (*stems)[256] = calloc((size_t)n_img, sizeof *stems);
+    if (!stems) { em_cli_die("out of memory"); goto done; }
     for (int i = 0; i < n_img; i++) {
         stem_of(images[i], stems[i], sizeof stems[i]);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(stems[i], stems[j])) {
-                char tmp[256];
-                snprintf(tmp, sizeof tmp, "%.200s_%d", stems[i], i);
-                memcpy(stems[i], tmp, sizeof tmp);
-                break;
+        char base[256];
+        memcpy(base, stems[i], sizeof base);
+        for (int j = 0, k = 0; j < i; j++)
+            if (!strcmp(stems[i], stems[j])) {  /* taken: try base_<i>, base_<i>_<k>, ... anew */
+                if (k++) snprintf(stems[i], sizeof stems[i], "%.200s_%d_%d", base, i, k);
+                else snprintf(stems[i], sizeof stems[i], "%.200s_%d", base, i);
+                j = -1;
             }
     }
     int unique = n_img * n_tasks_run > 1, bar = n_img > 1 && isatty(2);
@@ -379,6 +391,14 @@ done:
     for (int i = 0; i < n_img; i++) free(images[i]);
     free(images); free(img); free(rgb); free(scratch);
     em_model_free(&m);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv) {
+    const char **image_args = calloc((size_t)argc + 1, sizeof *image_args);  /* every --image, in order */
+    if (!image_args) return em_cli_die("out of memory");
+    int rc = run_images(argc, argv, image_args);
+    free(image_args);
     return rc;
 }
 

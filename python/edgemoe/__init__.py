@@ -22,7 +22,7 @@ EM_NAME_LEN = 32
 EM_ERR_LEN = 512
 CLASS_NAMES = ("flat", "construction", "object", "nature", "sky", "human", "vehicle")
 SPLITS = {"train": 0, "val": 1}
-ENGINES = {"ref": 0, "fast": 1, "fixed": 2}
+ENGINES = {"ref": 0, "fast": 1, "fixed": 2, "hw": 3}
 
 
 class Error(Exception):
@@ -147,7 +147,7 @@ class Model:
 
 
 class Session:
-    """An engine ("fast", "ref" or "fixed") with its buffers, reused for
+    """An engine ("fast", "ref", "fixed" or "hw") with its buffers, reused for
     every image.  One thread at a time."""
 
     def __init__(self, model, engine="fast", threads=0, skip_head=False):

@@ -116,7 +116,6 @@ void em_pool_free(em_pool *p) {
     free(p);
 }
 
-int em_pool_threads(const em_pool *p) { return p ? p->n : 1; }
 
 void em_pool_run(em_pool *p, em_pool_fn fn, void *ctx, int n_chunks) {
     if (n_chunks <= 0) return;

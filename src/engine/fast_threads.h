@@ -11,7 +11,6 @@ typedef void (*em_pool_fn)(void *ctx, int chunk, int tid);
 /* n_threads >= 1 (the caller counts as one); NULL on failure */
 em_pool *em_pool_new(int n_threads);
 void em_pool_free(em_pool *p);
-int em_pool_threads(const em_pool *p);
 void em_pool_run(em_pool *p, em_pool_fn fn, void *ctx, int n_chunks);
 /* number of online CPUs (>= 1) */
 int em_cpu_count(void);

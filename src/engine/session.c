@@ -27,8 +27,8 @@ const char *em_engine_name(em_engine_kind k) {
 
 int em_engine_parse(const char *name, em_engine_kind *k) {
     for (int i = 0; i <= EM_ENGINE_HW; i++)
-        if (strcmp(name, em_engine_name((em_engine_kind)i)) == 0) { *k = (em_engine_kind)i; return 0; }
-    return -1;
+        if (strcmp(name, em_engine_name((em_engine_kind)i)) == 0) { *k = (em_engine_kind)i; return EM_OK; }
+    return EM_EARG;
 }
 
 static const em_engine_ops *engine_ops(em_engine_kind k) {
@@ -41,7 +41,6 @@ static const em_engine_ops *engine_ops(em_engine_kind k) {
     return NULL;
 }
 
-int em_engine_available(em_engine_kind k) { return engine_ops(k) != NULL; }
 
 em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *err) {
     const em_config *c = &m->cfg;

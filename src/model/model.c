@@ -62,7 +62,7 @@ static int n_dense_layers(const em_config *c) { return (c->depth + 1) / 2; }
 int em_task_index(const em_config *c, const char *name) {
     for (int t = 0; t < c->n_tasks; t++)
         if (strcmp(c->task_name[t], name) == 0) return t;
-    return -1;
+    return EM_EARG;
 }
 
 /* ---- arena and tensor table ---- */
