@@ -76,3 +76,12 @@ cp "$T/g/train/image/0.npy" "$T/keep.npy"
 mkdir -p "$T/g/train/image/1.npy"
 $EM scenes --out "$T/g" --count 2 --size 32x16 --threads 1 2>/dev/null
 check "failed run keeps the files an earlier run wrote" cmp -s "$T/g/train/image/0.npy" "$T/keep.npy"
+# another dataset in the way (e.g. the real Cityscapes data): never overwritten
+mkdir -p "$T/h/val/label_7" && echo "someone's labels" >"$T/h/val/label_7/1.npy"
+expect_error "an existing dataset file is refused" "1.npy exists" $EM scenes --out "$T/h" --split val --count 3 --size 32x16
+check "the existing file is untouched and nothing was written" \
+    bash -c "[ \"\$(cat '$T/h/val/label_7/1.npy')\" = \"someone's labels\" ] && [ \$(find '$T/h' -type f | wc -l) -eq 1 ]"
+$EM scenes --out "$T/i" --count 2 --size 32x16 2>/dev/null
+cp "$T/i/train/depth/1.npy" "$T/d1.npy"
+$EM scenes --out "$T/i" --count 2 --size 32x16 --overwrite 2>/dev/null
+check "--overwrite regenerates the same bytes" cmp -s "$T/i/train/depth/1.npy" "$T/d1.npy"

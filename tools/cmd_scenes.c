@@ -7,11 +7,13 @@
  * For i in K..K+N-1: DIR/<split>/image/<i>.npy (H x W x 3, v/255),
  * label_7/<i>.npy (H x W, class id or -1), depth/<i>.npy (H x W x 1 metres,
  * 0 invalid), preview/<i>.png (image | classes | depth 0..80 m).  Every
- * argument is checked before anything is written; every file is written
- * under a temporary name and renamed; on a failure the files and directories
- * this run created are removed (files of an earlier run that this run
- * rewrote keep the new bytes, which are the same for the same arguments).  Scenes are rendered on T threads; each file depends on its index
- * only, so the bytes do not depend on T. */
+ * argument is checked before anything is written, and so is every target:
+ * a file that already exists (another dataset, e.g. the real Cityscapes
+ * data, or an earlier run) is never overwritten unless --overwrite is given.
+ * Every file is written under a temporary name and renamed; on a failure
+ * the files and directories this run created are removed.  Scenes are
+ * rendered on T threads; each file depends on its index only, so the bytes
+ * do not depend on T. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,10 +34,11 @@
 
 static void scenes_usage(FILE *f) {
     fputs("usage: edgemoe scenes --out DIR [--count N] [--split train|val] [--seed S] [--size WxH]\n"
-          "                      [--start K] [--threads T]\n"
+          "                      [--start K] [--threads T] [--overwrite]\n"
           "Writes generated street scenes K..K+N-1 in the dataset layout (docs/scenes.md):\n"
           "DIR/<split>/{image,label_7,depth}/<i>.npy and preview/<i>.png.\n"
           "Defaults: --count 100 --split train --seed 1 --size 256x128 --start 0 --threads all cores.\n"
+          "Existing files are never overwritten unless --overwrite is given.\n"
           "       edgemoe scenes --sequence N --out FILE.y4m|- [--seed S] [--size WxH] [--fps F] [--labels]\n"
           "A drive down generated streets as YUV4MPEG2 video (docs/video.md).\n", f);
 }
@@ -147,13 +150,14 @@ static void *worker(void *arg) {
 int em_cmd_scenes(int argc, char **argv) {
     const char *out = NULL, *split_name = "train";
     uint64_t count = 100, seed = 1, start = 0, threads = 0;
-    int w = 256, h = 128;
+    int w = 256, h = 128, overwrite = 0;
     for (int i = 0; i < argc; i++)  /* a drive as video: tools/cmd_video.c */
         if (!strcmp(argv[i], "--sequence")) return em_cmd_scenes_sequence(argc, argv);
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) { scenes_usage(stdout); return 0; }
         if (strncmp(o, "--", 2) || !strcmp(o, "--")) return em_cli_die("scenes: unexpected argument '%s' (see edgemoe scenes --help)", o);
+        if (!strcmp(o, "--overwrite")) { overwrite = 1; continue; }
         int known = !strcmp(o, "--out") || !strcmp(o, "--count") || !strcmp(o, "--split") || !strcmp(o, "--seed") ||
                     !strcmp(o, "--size") || !strcmp(o, "--start") || !strcmp(o, "--threads");
         if (!known) return em_cli_die("scenes: unknown option '%s' (see edgemoe scenes --help)", o);
@@ -190,8 +194,17 @@ int em_cmd_scenes(int argc, char **argv) {
     J->w = w; J->h = h;
     J->created = calloc(count, 1);
     if (!J->created) { free(J); return em_cli_die("scenes: out of memory"); }
-    pthread_mutex_init(&J->lock, NULL);
     const char *kinds[4] = {"image", "label_7", "depth", "preview"};
+    for (uint64_t k = 0; !overwrite && k < count; k++)
+        for (int q = 0; q < 4; q++) {
+            char path[1200];
+            path_of(J, kinds[q], start + k, q == 3 ? "png" : "npy", path, sizeof path);
+            if (lstat(path, &st) == 0) {
+                free(J->created); free(J);
+                return em_cli_die("%s exists: scenes never overwrites files (another --out or --start, or --overwrite)", path);
+            }
+        }
+    pthread_mutex_init(&J->lock, NULL);
     for (int k = 0; k < 4; k++) {
         char d[1200];
         em_err err;
