@@ -123,10 +123,12 @@ static void cell(double v) {
     else printf(" %10.4f", v);
 }
 
+/* cmp: 1 = both engines and their difference, 2 = both engines only */
 static void row(const char *name, double a, double b, int cmp) {
     printf("  %-16s", name);
     cell(a);
-    if (cmp) { cell(b); cell(isfinite(a) && isfinite(b) ? b - a : NAN); }
+    if (cmp) cell(b);
+    if (cmp == 1) cell(isfinite(a) && isfinite(b) ? b - a : NAN);
     printf("\n");
 }
 
@@ -386,7 +388,7 @@ int em_cmd_eval(int argc, char **argv) {
         }
         printf("speed\n");
         row("images/s", run[0].run_ms > 0 ? n * 1000.0 / run[0].run_ms : NAN,
-            cm && run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : NAN, cm);
+            cm && run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : NAN, cm ? 2 : 0);
         if (cm) {
             printf("%s vs %s\n", em_engine_name(kind_b), em_engine_name(kind_a));
             if (t_seg >= 0) {
