@@ -23,6 +23,7 @@
 #include "engine/engine.h"
 #include "sim/sim.h"
 #include "cli.h"
+#include "outputs.h"
 
 static void sim_usage(FILE *f)
 {
@@ -363,7 +364,10 @@ int em_cmd_sim(int argc, char **argv)
                 int cut = dot ? (int)(dot - svg) : (int)strlen(svg);
                 snprintf(path, sizeof path, "%.*s.%s%s", cut, svg, c->task_name[t], dot ? dot : "");
             } else snprintf(path, sizeof path, "%s", svg);
-            if (em_sim_write_svg(path, c, r, title, &err)) { em_cli_die("%s", err.msg); goto done; }
+            char stage[4200];
+            if (em_out_stage(path, stage, sizeof stage, &err) || em_sim_write_svg(stage, c, r, title, &err)) {
+                em_cli_die("%s", err.msg); goto done;
+            }
         }
         if (trace) {
             char path[1100];
@@ -372,9 +376,13 @@ int em_cmd_sim(int argc, char **argv)
                 int cut = dot ? (int)(dot - trace) : (int)strlen(trace);
                 snprintf(path, sizeof path, "%.*s.%s%s", cut, trace, c->task_name[t], dot ? dot : "");
             } else snprintf(path, sizeof path, "%s", trace);
-            if (em_sim_write_trace(path, &p, c, r, c->task_name[t], &err)) { em_cli_die("%s", err.msg); goto done; }
+            char stage[4200];
+            if (em_out_stage(path, stage, sizeof stage, &err) || em_sim_write_trace(stage, &p, c, r, c->task_name[t], &err)) {
+                em_cli_die("%s", err.msg); goto done;
+            }
         }
     }
+    if (em_out_commit(&err)) { em_cli_die("%s", err.msg); goto done; }
     fflush(stdout);
     rc = 0;
 done:

@@ -241,10 +241,9 @@ static const char *const op_colour[EM_SIM_NOPS] = {
 int em_sim_write_svg(const char *path, const em_config *c, const em_sim_result *r, const char *title, em_err *err)
 {
     (void)c;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(errno));
+    char tmp[4200];
+    FILE *f = em_tmp_open(path, tmp, sizeof tmp, err);
+    if (!f) return EM_EIO;
     const int nb = r->n_layers + 1;
     const double W = 860, Hh = 480, ml = 70, mr = 150, mt = 40, mb = 60;
     const double pw = W - ml - mr, ph = Hh - mt - mb;
@@ -306,13 +305,7 @@ int em_sim_write_svg(const char *path, const em_config *c, const em_sim_result *
         ly += 18;
     }
     fprintf(f, "</svg>\n");
-    int bad = ferror(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno));
-    }
-    return EM_OK;
+    return em_tmp_commit(f, tmp, path, err);
 }
 
 /* ---- Chrome trace-event JSON (Perfetto, chrome://tracing) ---- */
@@ -371,10 +364,9 @@ int em_sim_write_trace(const char *path, const em_sim_params *p, const em_config
                        const char *task, em_err *err)
 {
     (void)c;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot create (%s)", path, strerror(errno));
+    char tmp[4200];
+    FILE *f = em_tmp_open(path, tmp, sizeof tmp, err);
+    if (!f) return EM_EIO;
     char title[200];
     snprintf(title, sizeof title, "Edge-MoE model, board %s, task %s: %.3f ms (P=%d, tile %dx%d, %.0f MHz)",
              p->board[0] ? p->board : "custom", task ? task : "?", r->latency_ms, p->attn_p, p->tile_in, p->tile_out,
@@ -418,11 +410,5 @@ int em_sim_write_trace(const char *path, const em_sim_params *p, const em_config
     }
     counters(f, p, ns_of(p, t), ns_of(p, t), NULL);
     fprintf(f, "\n]}\n");
-    int bad = ferror(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno));
-    }
-    return EM_OK;
+    return em_tmp_commit(f, tmp, path, err);
 }
