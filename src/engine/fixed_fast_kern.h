@@ -13,7 +13,6 @@
  * x < 2^31 - 2^16 (the caller routes other rows to its scalar path).  Then,
  * with P = xl w (exact in 32 bits),
  *   floor(x w / 2^f) = 2^(16-f) xh w + floor(P / 2^f)
- *                    = 2^(16-f) (xh w + hi(P)) + (lo(P) >> f)   (lo unsigned)
  * and the sums are formed modulo 2^32, which is what an fm store keeps.
  * Attention's 32 x 32 products need their bits 22..53 only (floor(p / 2^22)
  * modulo 2^32), so a 64-bit product shifted right logically serves. */

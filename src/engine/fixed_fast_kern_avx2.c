@@ -1,9 +1,6 @@
-/* AVX2 kernel of the fast fixed-point twin (compiled with -mavx2, see
- * mk/fixed_fast.mk; only called after CPU detection).  Per 16 inputs of one
- * (row, output) pair: P = xl w as vpmulhw (hi) and vpmullw (lo); xh w + hi
- * summed in 32-bit lanes by two vpmaddwd; lo >> f summed in 16-bit lanes,
- * widened before they could overflow (see fixed_fast_kern.h for the
- * identity).  Register tile: 2 rows x 2 outputs. */
+/* AVX2 kernels of the fast fixed-point twin (compiled with -mavx2, see
+ * mk/fixed_fast.mk; only called after CPU detection).  The code is in
+ * fixed_fast_kern_x86.h, shared with the AVX512-VNNI set. */
 #include "engine/fixed_fast_kern.h"
 #if defined(__x86_64__) && defined(__AVX2__)
 #include <immintrin.h>

@@ -11,50 +11,41 @@ static inline uint32_t KX(hsum32)(__m256i v)
     return (uint32_t)_mm_cvtsi128_si32(s);
 }
 
+/* Per 16 inputs of one (row, output) pair: xh w summed by one vpmaddwd
+ * (DPACC); P = xl w exact in 32-bit lanes by two vpmaddwd on the even and the
+ * odd halves of xl (the other half masked to zero), each floored by an
+ * arithmetic shift: three multiplies per 16 MACs.  Register tile R x O. */
 static inline __attribute__((always_inline)) void KX(tile)(const int16_t *xh, const int16_t *xl, int ldx,
                                                        const int16_t *w, int ldw, int n, int f, uint32_t *out,
                                                        int ldo, int r, int o, const int R, const int O)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i me = _mm256_set1_epi32(0xffff), mo = _mm256_set1_epi32((int)0xffff0000u);
     const __m128i fs = _mm_cvtsi32_si128(f);
-    const int lim = (1 << (16 - f)) - 1;           /* largest lo >> f */
-    const int kmax = lim ? 32767 / lim : n;        /* 16-bit steps before widening */
-    __m256i acc[2][2], lacc[2][2], lsum[2][2];
+    __m256i acc[2][2], facc[2][2];
     for (int a = 0; a < R; a++)
-        for (int b = 0; b < O; b++) {
-            acc[a][b] = _mm256_setzero_si256(); lacc[a][b] = _mm256_setzero_si256(); lsum[a][b] = _mm256_setzero_si256();
-        }
-    int k = 0;
+        for (int b = 0; b < O; b++) { acc[a][b] = _mm256_setzero_si256(); facc[a][b] = _mm256_setzero_si256(); }
     for (int i = 0; i < n; i += 16) {
-        __m256i h[2], l[2];
+        __m256i h[2], le[2], lo[2];
         for (int a = 0; a < R; a++) {
+            const __m256i l = _mm256_loadu_si256((const __m256i *)(xl + (size_t)(r + a) * ldx + i));
             h[a] = _mm256_loadu_si256((const __m256i *)(xh + (size_t)(r + a) * ldx + i));
-            l[a] = _mm256_loadu_si256((const __m256i *)(xl + (size_t)(r + a) * ldx + i));
+            le[a] = _mm256_and_si256(l, me);
+            lo[a] = _mm256_and_si256(l, mo);
         }
         for (int b = 0; b < O; b++) {
             const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + (size_t)(o + b) * ldw + i));
             for (int a = 0; a < R; a++) {
-                const __m256i hi = _mm256_mulhi_epi16(l[a], wv), lo = _mm256_mullo_epi16(l[a], wv);
-                acc[a][b] = DPACC(DPACC(acc[a][b], h[a], wv), hi, ones);
-                lacc[a][b] = _mm256_add_epi16(lacc[a][b], _mm256_srl_epi16(lo, fs));
+                acc[a][b] = DPACC(acc[a][b], h[a], wv);
+                facc[a][b] = _mm256_add_epi32(facc[a][b],
+                                              _mm256_add_epi32(_mm256_sra_epi32(_mm256_madd_epi16(le[a], wv), fs),
+                                                               _mm256_sra_epi32(_mm256_madd_epi16(lo[a], wv), fs)));
             }
-        }
-        if (++k == kmax) {
-            for (int a = 0; a < R; a++)
-                for (int b = 0; b < O; b++) {
-                    lsum[a][b] = _mm256_add_epi32(lsum[a][b], _mm256_madd_epi16(lacc[a][b], ones));
-                    lacc[a][b] = _mm256_setzero_si256();
-                }
-            k = 0;
         }
     }
     const __m128i us = _mm_cvtsi32_si128(16 - f);
     for (int a = 0; a < R; a++)
-        for (int b = 0; b < O; b++) {
-            __m256i t = _mm256_add_epi32(lsum[a][b], _mm256_madd_epi16(lacc[a][b], ones));
-            t = _mm256_add_epi32(t, _mm256_sll_epi32(acc[a][b], us));
-            out[(size_t)(r + a) * ldo + o + b] = KX(hsum32)(t);
-        }
+        for (int b = 0; b < O; b++)
+            out[(size_t)(r + a) * ldo + o + b] = KX(hsum32)(_mm256_add_epi32(facc[a][b], _mm256_sll_epi32(acc[a][b], us)));
 }
 
 static void KX(dot)(const int16_t *xh, const int16_t *xl, int ldx, const int16_t *w, int ldw, int n, int f,
