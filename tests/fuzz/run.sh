@@ -2,7 +2,8 @@
 # tests/fuzz/run.sh SECONDS TARGET...: runs each libFuzzer target for SECONDS
 # from its committed seeds plus the corpus grown by earlier runs, prints one
 # PASS/FAIL line per target with its executions, and the summary line.
-# A crash leaves its input in $FUZZ_BUILD/crashes/<target>/.
+# A crash leaves its input in $FUZZ_BUILD/crashes/<target>/.  FUZZ_TIMEOUT (s,
+# default 60) is the per-input limit; raise it on a loaded machine.
 set -u
 secs=$1; shift
 B=${FUZZ_BUILD:-build-fuzz}
@@ -11,7 +12,7 @@ for t in "$@"; do
     corpus=$B/corpus/$t; crashes=$B/crashes/$t
     mkdir -p "$corpus" "$crashes"
     log=$B/fuzz_$t.log
-    ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=4096 -timeout=30 \
+    ASAN_OPTIONS=detect_leaks=1 "$B/fuzz/fuzz_$t" -max_total_time="$secs" -rss_limit_mb=4096 -timeout="${FUZZ_TIMEOUT:-60}" \
         -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
