@@ -69,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--head-ch", type=int, default=64, help="channels of the PUP head's 3x3 convs (M3ViT: 256)")
     p.add_argument("--depth-weight", type=float, default=0.1, help="weight of the depth L1 (metres)")
+    p.add_argument("--class-balance", choices=["none", "sqrt"], default="sqrt",
+                   help="semseg CE class weights: none, or 1/sqrt(pixel share) measured on the first 256 train scenes")
     p.add_argument("--balance-weight", type=float, default=0.01)
     p.add_argument("--z-weight", type=float, default=1e-4)
     p.add_argument("--act-limit", type=float, default=128.0)
@@ -165,6 +167,22 @@ def evaluate(model, data, count, batch, device, per_batch=None):
 
 
 # ------------------------------------------------------------------ training
+def class_weights(data, n_classes, mode, count=256, batch=16):
+    """CE weights from the pixel shares of the first `count` train scenes:
+    w_c = 1/sqrt(share_c), normalised so the pixel-weighted mean is 1."""
+    if mode == "none":
+        return None
+    hist = np.zeros(n_classes, np.float64)
+    for s in range(0, count, batch):
+        _, label, _ = data.batch("train", range(s, min(count, s + batch)))
+        lab = label.numpy().ravel()
+        hist += np.bincount(lab[lab >= 0], minlength=n_classes)[:n_classes]
+    share = np.maximum(hist / hist.sum(), 1e-4)
+    w = 1.0 / np.sqrt(share)
+    w /= (w * share).sum()
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def lr_at(step, args):
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
@@ -226,6 +244,10 @@ def train(args):
     with open(os.path.join(args.run, "recipe.json"), "w") as f:
         json.dump(recipe, f, indent=1)
     data = Data(args, model.cfg)
+    cw = class_weights(data, model.cfg["task_channels"][0], args.class_balance)
+    if cw is not None:
+        cw = cw.to(args.device)
+        print("semseg class weights: %s" % " ".join("%.2f" % x for x in cw.tolist()), flush=True)
     log_path = os.path.join(args.run, "log.csv")
     rows = read_log(log_path, step)
     logf = open(log_path, "w", newline="")
@@ -245,7 +267,7 @@ def train(args):
         image, label, depth = image.to(args.device), label.to(args.device), depth.to(args.device)
         stats = {"balance": [], "zloss": [], "counts": [], "absmax": [], "resid": []}
         out = model(image, tasks, stats)
-        l_seg = F.cross_entropy(out[0][1], label, ignore_index=-1)
+        l_seg = F.cross_entropy(out[0][1], label, weight=cw, ignore_index=-1)
         valid = depth > 0
         l_dep = (out[1][1][:, 0] - depth).abs()[valid].mean() if valid.any() else out[1][1].sum() * 0
         l_bal = torch.stack(stats["balance"]).mean()
