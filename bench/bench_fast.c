@@ -1,4 +1,4 @@
-/* Benchmark driver for the fast engine (issue 4); bench/bench_fast.sh runs it
+/* Benchmark driver for the fast engine (docs/fast.md); bench/bench_fast.sh runs it
  * next to PyTorch.  Not a test.
  *
  *   bench_fast [--weights DIR] [--image FILE] [--threads N] [--repeats R]

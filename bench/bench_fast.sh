@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of the fast engine (issue 4): edgemoe fast, edgemoe ref and
+# Benchmark of the fast engine (docs/fast.md): edgemoe fast, edgemoe ref and
 # PyTorch side by side on the same weights and pixels.  Not a test.
 #   bench/bench_fast.sh [THREADS [REPEATS]]
 # Environment: BUILD (build folder, default build), WEIGHTS (default

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/bench_fast.sh (issue 4).  Not a test.
+"""PyTorch side of bench/bench_fast.sh (docs/fast.md).  Not a test.
 
 Loads the same weights into the PyTorch M3ViT of bench/m3vit_torch.py, checks
 its features and logits against what bench_fast wrote (edgemoe fast and ref,

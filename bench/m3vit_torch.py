@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""PyTorch M3ViT (multi-task MoE ViT) written from SPEC section 1.
+"""PyTorch M3ViT (multi-task MoE ViT) written from docs/spec.md#1-the-model.
 
-Used by the benchmark (bench/bench_fast.sh, issue 4) as the PyTorch baseline
+Used by the benchmark (bench/bench_fast.sh, docs/fast.md) as the PyTorch baseline
 and by tests/test_m3vit_convert.py as the source of real-looking checkpoints.
 Module structure and parameter names are those of the M3ViT MultiTaskModel,
 so model.state_dict() is what an M3ViT training run saves:

@@ -63,7 +63,7 @@ enum {
 const char *em_strerror(int code);
 
 /* Every dimension of the model.  Defaults (em_config_default) are M3ViT-tiny
- * as the Edge-MoE accelerator runs it (SPEC 1). */
+ * as the Edge-MoE accelerator runs it (docs/spec.md#1-the-model). */
 typedef struct {
     int img_c, img_h, img_w;   /* 3 x 128 x 256 */
     int patch;                 /* 16 */

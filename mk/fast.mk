@@ -1,4 +1,4 @@
-# Fast engine (issue 4): per-file ISA flags for the SIMD kernel
+# Fast engine (docs/fast.md): per-file ISA flags for the SIMD kernel
 # instantiations (dispatched at run time by CPU detection), -O3 for kernels.
 FAST_X86 := $(shell $(CC) -dumpmachine 2>/dev/null | grep -c '^x86_64')
 $(BUILD)/src/engine/fast_kern_c.o: ALL_CFLAGS += -O3

@@ -1,4 +1,4 @@
-# Fast fixed-point twin (issue 13): the AVX2 and AVX512-VNNI kernels (dispatched
+# Fast fixed-point twin (docs/fixed.md): the AVX2 and AVX512-VNNI kernels (dispatched
 # at run time by CPU detection), -O3 for the kernels.
 FXF_X86 := $(shell $(CC) -dumpmachine 2>/dev/null | grep -c '^x86_64')
 $(BUILD)/src/engine/fixed_fast_kern.o: ALL_CFLAGS += -O3

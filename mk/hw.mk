@@ -1,4 +1,4 @@
-# Rules of the accelerator twin (issue 3): the SystemC oracle of the
+# Rules of the accelerator twin (docs/fixed.md): the SystemC oracle of the
 # fixed-point primitives, and the attention check built for P = 1, 2, 4, 8.
 CXX ?= c++
 

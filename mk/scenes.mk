@@ -1,4 +1,4 @@
-# Street-scene generator (issue 9): -O3 for speed, and no fused multiply-add
+# Street-scene generator (docs/scenes.md): -O3 for speed, and no fused multiply-add
 # so the same (seed, split, index) gives the same bytes on every machine
 # (-fno-math-errno -fno-trapping-math let loops with sqrtf and divisions
 # vectorise; they change no result).

@@ -1,4 +1,4 @@
-# Performance model (issue 5).  The trip-count cross-check links src/hw and
+# Performance model (docs/sim.md).  The trip-count cross-check links src/hw and
 # the fixed engine compiled with -DHW_COUNT_TRIPS (loop counters on, see
 # hw_stats.h) for several ATTN_P into check_sim_trips_p<P>; the rest comes
 # from the library.  tests/sim_trips_test.sh builds and runs them.

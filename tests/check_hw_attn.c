@@ -1,6 +1,7 @@
 /* Attention unit check, built once per query-group size P (mk/hw.mk builds
  * it with -DATTN_P=1,2,4,8; tests/hw_attn_test.sh runs them).  Checks:
- *  1. bit-exact against a direct, ungrouped model of SPEC 2 in which row q
+ *  1. bit-exact against a direct, ungrouped model of the arithmetic of
+ *     docs/spec.md#22-where-each-result-is-stored in which row q
  *     sees the keys in the rotated order o, o+1, .., N-1, 0, .., o-1
  *     (o = q mod P);
  *  2. close to exact double-precision softmax attention (error printed);
@@ -26,7 +27,8 @@ static fm_t ref_rm[HW_N][HW_HEADS][2];
 static uint64_t rs = 0x2545F4914F6CDD1Dull;
 static double urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (double)(rs >> 11) / 9007199254740992.0; }
 
-/* direct model of SPEC 2 for row q, head h, with the rotated key order */
+/* direct model of docs/spec.md#22-where-each-result-is-stored for row q,
+ * head h, with the rotated key order */
 static void direct_row(int q, int h, int P, hw_stats *dummy) {
     const int o = q % P;
     fm_t S = 0, m = FM_MIN;
@@ -73,8 +75,8 @@ int main(void) {
 
     for (int q = 0; q < HW_N; q++) for (int h = 0; h < HW_HEADS; h++) direct_row(q, h, P, &st);
     CHECK(memcmp(scores, ref_s, sizeof scores) == 0 && memcmp(rm, ref_rm, sizeof rm) == 0,
-          "P=%d: scores and (R, m) bit-exact vs the direct SPEC model (rotated key order)", P);
-    CHECK(memcmp(out, ref_out, sizeof out) == 0, "P=%d: A.V output bit-exact vs the direct SPEC model", P);
+          "P=%d: scores and (R, m) bit-exact vs the direct model of docs/spec.md (rotated key order)", P);
+    CHECK(memcmp(out, ref_out, sizeof out) == 0, "P=%d: A.V output bit-exact vs the direct model of docs/spec.md", P);
 
     /* against exact attention in double precision on the quantised q, k, v */
     double maxerr = 0, maxp = 0, sump = 0; long np = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `edgemoe sim --board`, `--trace`, `--cpu` and the per-board sweep (issue 12):
+# `edgemoe sim --board`, `--trace`, `--cpu` and the per-board sweep (docs/sim.md):
 # the default is the ZCU102 as built, the ideal profile is faster for the
 # reasons the report names, profiles by name, by path and from
 # $EDGEMOE_BOARDS, bad profiles give one error line, the trace is valid

@@ -1,4 +1,4 @@
-/* Fast engine (issue 4).
+/* Fast engine (docs/fast.md).
  * 1. Kernels of every instruction set this CPU runs (c, gvec, avx2, avx512) against
  *    naive double-precision loops on odd shapes: GEMM with each epilogue and
  *    gathered/scattered rows, splitting invariance, exp, GELU, LayerNorm,
@@ -395,8 +395,8 @@ static void test_engine(const em_model *m) {
     for (int i = 0; i < NIMG; i++) free(img[i]);
 }
 
-/* a config with no dimension a multiple of 16 or 8 (issue 6: any consistent
- * config), synthetic weights: fast vs ref */
+/* a config with no dimension a multiple of 16 or 8 (any consistent config,
+ * docs/fast.md), synthetic weights: fast vs ref */
 static void test_odd_config(void) {
     em_config cfg;
     em_config_default(&cfg);

@@ -45,7 +45,7 @@ except ImportError as e:
 BUILD = os.environ.get("BUILD", "build")
 EDGEMOE = os.path.join(ROOT, BUILD, "edgemoe")
 CONVERT = os.path.join(ROOT, "tools", "m3vit_convert.py")
-# float engines that must run any consistent config (issue 6 item 3); the
+# float engines that must run any consistent config (docs/fast.md); the
 # fixed engine is built for one config and refuses others by design
 ENGINES = ("ref", "fast")
 failures = 0

@@ -84,7 +84,8 @@ int main(void)
         if (r->op_total[i].cycles + 1e-9 < r->op_total[i].compute_cycles) comp_ok = 0;
     CHECK(fabs(sum - r->cycles) < 1e-6 * r->cycles, "layers add up to the total");
     CHECK(comp_ok, "no op is faster than its compute alone");
-    /* every weight read from DRAM exactly once per image (SPEC 3 ideas 4, 5):
+    /* every weight read from DRAM exactly once per image (ideas 4 and 5,
+     * docs/spec.md#34-idea-4-one-linear-unit and #35-idea-5-expert-queues):
      * dense MLPs, attention, LN, gates, pos_embed, and all 16 experts (uniform routing uses them all) */
     double wbytes = C.depth * ((3 * D * D + 3 * D) * 2 + (D * D + D) * 2 + 2 * 2 * D * 2) +
                     (C.depth / 2) * ((H * D + H) * 2 + (D * H + D) * 2) +

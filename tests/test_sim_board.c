@@ -1,4 +1,4 @@
-/* Board profiles and what the model does with them (issue 12): the four
+/* Board profiles and what the model does with them (docs/sim.md): the four
  * profiles load and the default equals boards/zcu102.json; bad profiles give
  * one clear error; the ZCU102 as built is slower than the ideal profile
  * because of its 128-bit PS ports (port-bound phases, bytes / port

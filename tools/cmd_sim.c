@@ -100,7 +100,7 @@ static void print_sweep(const em_sim_point *pts, int n, const em_sim_params *p)
         printf("\n");
     } else printf("no configuration of the sweep fits %s\n", p->board[0] ? p->board : "the board");
     if (p->fmax_mhz > 0)
-        printf("(timing?): above the %.0f MHz Fmax that the original's synthesis estimated (SPEC 4); the model\n"
+        printf("(timing?): above the %.0f MHz Fmax that the original's synthesis estimated (docs/spec.md section 4); the model\n"
                "assumes the clock is met, its resources do not depend on the clock, so lower clocks are never on the front\n",
                p->fmax_mhz);
     for (int i = 0; i < n; i++)

@@ -19,9 +19,9 @@ typedef struct {
 } em_engine_ops;
 
 extern const em_engine_ops em_engine_ref;
-extern const em_engine_ops em_engine_fast;   /* src/engine/fast.c  (issue 4) */
-extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c (issue 3): src/hw, `--engine hw` */
-extern const em_engine_ops em_engine_fixed_fast; /* src/engine/fixed_fast.c (issue 13): `--engine fixed` */
+extern const em_engine_ops em_engine_fast;   /* src/engine/fast.c (docs/fast.md) */
+extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c: src/hw, `--engine hw` (docs/fixed.md) */
+extern const em_engine_ops em_engine_fixed_fast; /* src/engine/fixed_fast.c: the fast twin, `--engine fixed` (docs/fixed.md) */
 
 /* Shared float head (src/heads/head.c): features [N][D] -> logits [C][H][W].
  * scratch: em_head_scratch_floats(cfg) floats. */

@@ -1,14 +1,16 @@
-/* Fast float engine (issue 4): SPEC 1 with packed weights, SIMD kernels
+/* Fast float engine (docs/fast.md): the model of docs/spec.md#1-the-model
+ * with packed weights, SIMD kernels
  * (fast_kern*.c, chosen at run time), a persistent thread pool and one
  * arena planned at create().
  *
  * - Linear layers: GEMM on weights packed once into the kernel's panel
  *   layout; bias, GELU and residual adds fused in the GEMM epilogue.
  * - Attention: per (head, query block), keys in blocks with the online softmax.
- * - MoE (SPEC 3.5): the gate builds per-expert token queues (ascending token
- *   order); one GEMM per used expert and layer on its gathered tokens
- *   (bias + GELU fused), then the second expert GEMM scales by g_k and adds
- *   into a zeroed buffer which is added to x in the same pass.
+ * - MoE (expert queues, docs/spec.md#35-idea-5-expert-queues): the gate
+ *   builds per-expert token queues (ascending token order); one GEMM per
+ *   used expert and layer on its gathered tokens (bias + GELU fused), then
+ *   the second expert GEMM scales by g_k and adds into a zeroed buffer
+ *   which is added to x in the same pass.
  * - Head: channels-last maps; conv3x3 by Winograd F(4x4,3x3) with BatchNorm
  *   folded into the weights at create(), ReLU fused in the output transform.
  *

@@ -1,4 +1,4 @@
-/* Kernels of the fast float engine (issue 4).
+/* Kernels of the fast float engine (docs/fast.md).
  *
  * One set of kernels is written once (fast_kern_impl.h) over a small vector
  * abstraction and compiled four times: portable scalar C (fast_kern_c.c),

@@ -1,6 +1,7 @@
 /* Fixed engine: the Edge-MoE accelerator twin (src/hw) behind the engine
  * interface.  create() quantises the float weights into the accelerator's
- * DRAM image (floor then wrap, SPEC 2 formats); backbone() runs the hw top
+ * DRAM image (floor then wrap, the formats of
+ * docs/spec.md#2-number-formats); backbone() runs the hw top
  * function once per task (one image, one task per run, as the hardware does)
  * and dequantises features, routing and gate probabilities. */
 #include <stdio.h>

@@ -1,5 +1,6 @@
-/* Reference engine: SPEC 1 in plain C.  Clarity beats speed: it is the
- * numeric oracle for the fast and fixed engines. */
+/* Reference engine: the model of docs/spec.md#1-the-model in plain C.
+ * Clarity beats speed: it is the numeric oracle for the fast and fixed
+ * engines. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

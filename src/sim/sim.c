@@ -1,5 +1,6 @@
 /* Performance model of the Edge-MoE accelerator: loop trips from the hw
- * twin's dataflow, II/depth from SPEC 4, ping-pong weight tiles, memory
+ * twin's dataflow, II/depth from docs/spec.md#4-schedule-facts, ping-pong
+ * weight tiles, memory
  * through master -> PS port -> DDR controller, resources, energy.  See
  * sim.h for the model and docs/sim.md for its assumptions. */
 #include <math.h>

@@ -1,9 +1,10 @@
-/* Performance model of the Edge-MoE accelerator (issues 5 and 12,
- * docs/sim.md).
+/* Performance model of the Edge-MoE accelerator and of the boards it runs
+ * on (docs/sim.md; board profiles in boards/).
  *
  * The backbone is modelled at the level of its pipelined loops, following
  * the dataflow of the accelerator twin in src/hw: a loop invocation costs
- * trips x II + depth cycles (II and depth from SPEC 4, overridable); loops
+ * trips x II + depth cycles (II and depth from
+ * docs/spec.md#4-schedule-facts, overridable); loops
  * of one dataflow region overlap (the slowest sets the pace, every depth is
  * paid once).  Each such phase is then limited by memory on a board
  * (boards/NAME.json): the kernel's five AXI masters (axi_bits x clock each
@@ -26,7 +27,8 @@
 #include "edgemoe.h"
 #include "hw/hw_stats.h"
 
-/* Pipelined loops with an II and a depth (SPEC 4 unless noted). */
+/* Pipelined loops with an II and a depth (docs/spec.md#4-schedule-facts
+ * unless noted). */
 enum {
     EM_SIM_L_EMBED = 0,   /* patch-embed accumulate             3 / 33 */
     EM_SIM_L_LN_ACC,      /* LN accumulate                      1 / 80 */
@@ -48,7 +50,7 @@ enum {
     EM_SIM_L_AV_STEP,     /* A.V step                           1 / 29 */
     EM_SIM_L_RESID,       /* residual add                       1 / 142 */
     EM_SIM_L_GATE_SM,     /* gate softmax update                3 / 24 */
-    EM_SIM_L_GATE_DOT,    /* gate scores (not in SPEC 4: assumed 1 / 20) */
+    EM_SIM_L_GATE_DOT,    /* gate scores (not in the synthesis report: assumed 1 / 20) */
     EM_SIM_NLOOPS
 };
 extern const char *const em_sim_loop_names[EM_SIM_NLOOPS];
@@ -121,7 +123,8 @@ typedef struct {
     int gate_lanes;          /* gate inputs per cycle (all experts in parallel): 8 */
     int lutram_max_depth;    /* banks this shallow go to LUTRAM, not BRAM: 32 */
     int dsp_budget, bram_budget, uram_budget, lut_budget; /* ZCU102: 2520, 1824, 0, 274080 */
-    double fmax_mhz;         /* estimated Fmax of the original synthesis (SPEC 4): 275;
+    double fmax_mhz;         /* estimated Fmax of the original synthesis
+                                (docs/spec.md#4-schedule-facts): 275;
                                 the sweep flags clocks above it */
     /* energy model (docs/sim.md): an estimate, every coefficient a config key */
     double static_w;         /* board power whether or not the kernel works */

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent float64 numpy reference of M3ViT-tiny (SPEC section 1).
+"""Independent float64 numpy reference of M3ViT-tiny (docs/spec.md#1-the-model).
 
 Written from the specification only, not from the C engine.  Computes the
 backbone and the head of one task on an image and writes every intermediate
@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-# ---- configuration (SPEC 1), all in one place ----
+# ---- configuration (docs/spec.md#1-the-model), all in one place ----
 CFG = dict(
     img_c=3, img_h=128, img_w=256, patch=16,
     dim=192, depth=12, n_heads=3, head_dim=64,
