@@ -45,9 +45,9 @@ typedef struct {
     int32_t (*exp1_wmax)[HW_E][HW_EH], (*exp2_wmax)[HW_E][HW_D];
     /* activations */
     fm_t (*x)[HW_D], (*h)[HW_D], (*qkv)[3 * HW_D], (*attn)[HW_D], (*y)[HW_D], (*hid)[HW_MLP], (*moe)[HW_D];
-    int16_t *xh, *xl;                              /* [N][HW_PATCH_K] split rows */
-    int64_t *l1;                                   /* [N] sum |x| per row */
-    uint8_t *safe;                                 /* [N] */
+    int16_t *xh, *xl;                              /* [nthr][LIN_RB][HW_PATCH_K] split rows */
+    int64_t *l1;                                   /* [nthr][LIN_RB] sum |x| per row */
+    uint8_t *safe;                                 /* [nthr][LIN_RB] */
     uint32_t *sums;                                /* [N][HW_MAX_OUT] */
     pix_t (*img)[HW_IMG_H][HW_IMG_W];
     hw_route (*route)[HW_N][HW_TOPK];              /* [NMOE] */
@@ -82,14 +82,13 @@ typedef struct {
 #define LIN_RB 16    /* rows per chunk */
 #define LIN_OB 64    /* outputs per chunk */
 
-static void lin_prep(void *ctx, int chunk, int tid)
+/* Rows [r0, r1) split into this thread's buffers (row r at r - r0), with
+ * sum |x| and whether xh fits 16 bits. */
+static void prep_rows(const lin_job *j, int r0, int r1, int16_t *xh, int16_t *xl, int64_t *l1s, uint8_t *safes)
 {
-    lin_job *j = ctx;
-    fxf *e = j->e;
-    const int r1 = (chunk + 1) * LIN_RB < j->n_rows ? (chunk + 1) * LIN_RB : j->n_rows;
-    for (int r = chunk * LIN_RB; r < r1; r++) {
+    for (int r = r0; r < r1; r++) {
         const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * j->in_dim;
-        int16_t *h = e->xh + (size_t)r * HW_PATCH_K, *l = e->xl + (size_t)r * HW_PATCH_K;
+        int16_t *h = xh + (size_t)(r - r0) * HW_PATCH_K, *l = xl + (size_t)(r - r0) * HW_PATCH_K;
         int64_t l1 = 0;
         int safe = 1;
         for (int i = 0; i < j->in_dim; i++) {
@@ -100,8 +99,8 @@ static void lin_prep(void *ctx, int chunk, int tid)
             h[i] = (int16_t)(((int64_t)v - lo) >> 16);
             l1 += v < 0 ? -(int64_t)v : v;
         }
-        e->l1[r] = l1;
-        e->safe[r] = (uint8_t)safe;
+        l1s[r - r0] = l1;
+        safes[r - r0] = (uint8_t)safe;
     }
 }
 
@@ -114,9 +113,15 @@ static void lin_chunk(void *ctx, int chunk, int tid)
     const int r0 = rb * LIN_RB, r1 = r0 + LIN_RB < j->n_rows ? r0 + LIN_RB : j->n_rows;
     const int o0 = ob * LIN_OB, o1 = o0 + LIN_OB < j->out_dim ? o0 + LIN_OB : j->out_dim;
     const int in_dim = j->in_dim, op = j->op, bshift = FM_F - j->bias_f;
+    /* the chunk splits its own rows (a few redundant splits cost less than
+     * one more pass over the pool) */
+    int16_t *xh = e->xh + (size_t)tid * LIN_RB * HW_PATCH_K, *xl = e->xl + (size_t)tid * LIN_RB * HW_PATCH_K;
+    int64_t *l1s = e->l1 + (size_t)tid * LIN_RB;
+    uint8_t *safe = e->safe + (size_t)tid * LIN_RB;
+    prep_rows(j, r0, r1, xh, xl, l1s, safe);
     /* safe rows through the kernel, in runs */
     for (int r = r0; r < r1;) {
-        if (!e->safe[r]) {   /* a value near the top of the fm range: exact scalar sums */
+        if (!safe[r - r0]) {   /* a value near the top of the fm range: exact scalar sums */
             const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * in_dim;
             for (int o = o0; o < o1; o++) {
                 const wt_t *wr = j->w + (size_t)o * in_dim;
@@ -128,13 +133,14 @@ static void lin_chunk(void *ctx, int chunk, int tid)
             continue;
         }
         int re = r;
-        while (re < r1 && e->safe[re]) re++;
-        j->e->k->dot(e->xh, e->xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, e->sums, HW_MAX_OUT, r, re, o0, o1);
+        while (re < r1 && safe[re - r0]) re++;
+        e->k->dot(xh, xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, e->sums + (size_t)r0 * HW_MAX_OUT, HW_MAX_OUT,
+                  r - r0, re - r0, o0, o1);
         r = re;
     }
     for (int r = r0; r < r1; r++) {
         const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * in_dim;
-        const int64_t l1 = e->l1[r];
+        const int64_t l1 = l1s[r - r0];
         for (int o = o0; o < o1; o++) {
             const int64_t b = (int64_t)j->bias[o] * (1 << bshift);
             fm_t yv = (fm_t)(e->sums[(size_t)r * HW_MAX_OUT + o] + (uint32_t)b);
@@ -172,32 +178,31 @@ static void linear(fxf *e, const fm_t *in, const wt_t *w, const int32_t *wmax, c
     lin_job j = {e, in, w, wmax, bias, bias_f, n_rows, in_dim, out_dim, mode, op,
                  (n_rows + LIN_RB - 1) / LIN_RB, (out_dim + LIN_OB - 1) / LIN_OB, list, scale, out};
     if (n_rows == 0) return;
-    em_pool_run(e->pool, lin_prep, &j, j.n_rb);
     em_pool_run(e->pool, lin_chunk, &j, j.n_rb * j.n_ob);
 }
 
 /* ---- patch embed: the pixel products through the same kernel (f = 2) ---- */
-static void embed_prep(void *ctx, int p, int tid)
-{
-    fxf *e = ctx;
-    const int py = p / HW_GRID_W, px = p % HW_GRID_W;
-    int16_t *h = e->xh + (size_t)p * HW_PATCH_K, *l = e->xl + (size_t)p * HW_PATCH_K;
-    for (int c = 0; c < HW_IMG_C; c++)
-        for (int ky = 0; ky < HW_PATCH; ky++)
-            for (int kx = 0; kx < HW_PATCH; kx++) {
-                const int i = (c * HW_PATCH + ky) * HW_PATCH + kx;
-                h[i] = 0;
-                l[i] = e->img[c][py * HW_PATCH + ky][px * HW_PATCH + kx];
-            }
-}
+#define EMB_PB 8     /* patches per chunk (<= LIN_RB) */
 
 static void embed_chunk(void *ctx, int chunk, int tid)
 {
     fxf *e = ctx;
     hw_stats *st = &e->tst[tid];
-    const int p0 = chunk * 8, p1 = p0 + 8;   /* 128 patches, 16 chunks */
-    e->k->dot(e->xh, e->xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, PIX_F + PW_F - FM_F,
-              e->sums, HW_MAX_OUT, p0, p1, 0, HW_D);
+    const int p0 = chunk * EMB_PB, p1 = p0 + EMB_PB;   /* 128 patches, 16 chunks */
+    int16_t *xh = e->xh + (size_t)tid * LIN_RB * HW_PATCH_K, *xl = e->xl + (size_t)tid * LIN_RB * HW_PATCH_K;
+    for (int p = p0; p < p1; p++) {   /* the patch as a row: (c, ky, kx), pixels in xl */
+        const int py = p / HW_GRID_W, px = p % HW_GRID_W;
+        int16_t *h = xh + (size_t)(p - p0) * HW_PATCH_K, *l = xl + (size_t)(p - p0) * HW_PATCH_K;
+        for (int c = 0; c < HW_IMG_C; c++)
+            for (int ky = 0; ky < HW_PATCH; ky++)
+                for (int kx = 0; kx < HW_PATCH; kx++) {
+                    const int i = (c * HW_PATCH + ky) * HW_PATCH + kx;
+                    h[i] = 0;
+                    l[i] = e->img[c][py * HW_PATCH + ky][px * HW_PATCH + kx];
+                }
+    }
+    e->k->dot(xh, xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, PIX_F + PW_F - FM_F,
+              e->sums + (size_t)p0 * HW_MAX_OUT, HW_MAX_OUT, 0, p1 - p0, 0, HW_D);
     for (int p = p0; p < p1; p++)
         for (int d = 0; d < HW_D; d++) {
             /* |sum| <= 768 * 255 * 2^15 / 4 + |bias| < 2^31: the exact sum is
@@ -212,8 +217,7 @@ static void embed_chunk(void *ctx, int chunk, int tid)
 static void patch_embed(fxf *e)
 {
     for (int d = 0; d < HW_D; d++) e->x[0][d] = st_store(e->w->pos[0][d], &e->tst[0], HW_OP_EMBED);
-    em_pool_run(e->pool, embed_prep, e, HW_N - 1);
-    em_pool_run(e->pool, embed_chunk, e, (HW_N - 1) / 8);
+    em_pool_run(e->pool, embed_chunk, e, (HW_N - 1) / EMB_PB);
 }
 
 /* ---- LayerNorm, per token (as hw_layernorm) ---- */
@@ -517,10 +521,10 @@ static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err
     e->x = calloc(HW_N, sizeof *e->x); e->h = calloc(HW_N, sizeof *e->h);
     e->qkv = calloc(HW_N, sizeof *e->qkv); e->attn = calloc(HW_N, sizeof *e->attn);
     e->y = calloc(HW_N, sizeof *e->y); e->hid = calloc(HW_N, sizeof *e->hid); e->moe = calloc(HW_N, sizeof *e->moe);
-    e->xh = calloc((size_t)HW_N * HW_PATCH_K, sizeof *e->xh);
-    e->xl = calloc((size_t)HW_N * HW_PATCH_K, sizeof *e->xl);
-    e->l1 = calloc(HW_N, sizeof *e->l1);
-    e->safe = calloc(HW_N, 1);
+    e->xh = calloc((size_t)e->nthr * LIN_RB * HW_PATCH_K, sizeof *e->xh);
+    e->xl = calloc((size_t)e->nthr * LIN_RB * HW_PATCH_K, sizeof *e->xl);
+    e->l1 = calloc((size_t)e->nthr * LIN_RB, sizeof *e->l1);
+    e->safe = calloc((size_t)e->nthr * LIN_RB, 1);
     e->sums = calloc((size_t)HW_N * HW_MAX_OUT, sizeof *e->sums);
     e->img = calloc(HW_IMG_C, sizeof *e->img);
     e->route = calloc(HW_NMOE, sizeof *e->route);
