@@ -80,13 +80,14 @@ static long slow_read(void *user, void *buf, size_t n, em_err *err) {
     size_t k = s->n - s->pos;
     if (k > n) k = n;
     if (k > s->chunk) k = s->chunk;
-    memcpy(buf, s->d + s->pos, k);
+    if (k) memcpy(buf, s->d + s->pos, k);
     s->pos += k;
     return (long)k;
 }
 
 typedef struct { uint8_t *d; size_t n, cap; } buf;
 static void put(buf *b, const void *p, size_t n) {
+    if (!n) return;
     if (b->n + n > b->cap) { b->cap = (b->n + n) * 2; b->d = realloc(b->d, b->cap); }
     memcpy(b->d + b->n, p, n);
     b->n += n;

@@ -192,7 +192,7 @@ int em_y4m_read_frame(em_y4m_reader *r, uint8_t *planes, em_err *err) {
     /* planes: what is buffered, then straight from the source */
     size_t need = r->info.frame_bytes, got = r->len - r->pos;
     if (got > need) got = need;
-    memcpy(planes, r->buf + r->pos, got);
+    if (got) memcpy(planes, r->buf + r->pos, got);
     r->pos += got;
     while (got < need) {
         long k = r->eof ? 0 : r->read(r->user, planes + got, need - got, err);
@@ -211,7 +211,7 @@ long em_y4m_mem_read(void *user, void *buf, size_t n, em_err *err) {
     (void)err;
     em_y4m_mem *m = user;
     size_t k = m->size - m->pos < n ? m->size - m->pos : n;
-    memcpy(buf, m->data + m->pos, k);
+    if (k) memcpy(buf, m->data + m->pos, k);
     m->pos += k;
     return (long)k;
 }
