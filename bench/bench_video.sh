@@ -19,13 +19,14 @@ MODEL_ARG=()
 $EM scenes --sequence "$N" --fps 25 --out "$T/drive.y4m"
 echo "edgemoe video: $N frames of a generated drive (256x128, 25 fps), engine fast, threads ${TH/#0/all ($(nproc))}," \
      "model ${EM_MODEL:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-7s %8s %14s %14s %14s %14s\n' task fps "engine p50 ms" "engine p99 ms" "latency p50" "latency p99"
+printf '%-7s %8s %14s %14s %14s %14s %14s\n' task fps "engine p50 ms" "engine p99 ms" "latency p50" "latency p99" "CPU ms/frame"
 for task in semseg depth all; do
     t0=$(date +%s.%N)
-    $EM video "${MODEL_ARG[@]}" --in "$T/drive.y4m" --task $task --engine fast --threads "$TH" --hud off \
-        --log "$T/$task.jsonl" 2>"$T/$task.err" >"$T/out.y4m"
+    TIMEFORMAT='%U %S'
+    { time $EM video "${MODEL_ARG[@]}" --in "$T/drive.y4m" --task $task --engine fast --threads "$TH" --hud off \
+        --log "$T/$task.jsonl" 2>"$T/$task.err" >"$T/out.y4m"; } 2>"$T/$task.time"
     t1=$(date +%s.%N)
-    /usr/bin/python3 - "$T/$task.jsonl" "$t0" "$t1" "$task" <<'PY'
+    /usr/bin/python3 - "$T/$task.jsonl" "$t0" "$t1" "$task" "$(cat "$T/$task.time")" <<'PY'
 import sys, json, math
 L = [json.loads(l) for l in open(sys.argv[1])]
 wall = float(sys.argv[3]) - float(sys.argv[2])
@@ -33,7 +34,9 @@ def pct(v, p):
     v = sorted(v); return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
 inf = [l["infer_ms"] for l in L if not l["dropped"]]
 lat = [l["latency_ms"] for l in L if not l["dropped"]]
-print("%-7s %8.2f %14.1f %14.1f %14.1f %14.1f" % (sys.argv[4], len(L) / wall, pct(inf, 50), pct(inf, 99), pct(lat, 50), pct(lat, 99)))
+cpu = sum(float(x) for x in sys.argv[5].split()) * 1000 / len(L)
+print("%-7s %8.2f %14.1f %14.1f %14.1f %14.1f %14.1f" % (sys.argv[4], len(L) / wall, pct(inf, 50), pct(inf, 99), pct(lat, 50), pct(lat, 99), cpu))
 PY
 done
-echo "fps: frames out / wall time of the command (model load and the first frame included)"
+echo "fps: frames out / wall time of the command (model load and the first frame included);" \
+     "CPU ms/frame: user + system time of the whole command (all threads) per frame"
