@@ -27,66 +27,85 @@ typedef struct {
     hw_stats st;
 } result;
 
-static int run(const em_engine_ops *ops, const em_model *m, const float *img, int task, int threads, result *r,
-               const char **isa) {
+#define MAXIMG 3
+static result gold[MAXIMG][HW_TASKS], fast;
+
+/* One backbone run of task on an engine already created. */
+static int run(const em_engine_ops *ops, void *e, const float *img, int task, result *r) {
+    em_err err = {{0}};
+    em_task_output out[EM_MAX_TASKS];
+    memset(out, 0, sizeof out);
+    out[task].features = r->feat; out[task].routing = r->route; out[task].gate_prob = r->gp;
+    out[task].expert_tokens = r->cnt;
+    int rc = ops->backbone(e, img, 1u << task, out, &err);
+    if (rc) { printf("backbone: %s\n", err.msg); return rc; }
+    r->st = *(ops == &em_engine_fixed ? em_fixed_stats(e, task) : em_fixed_fast_stats(e, task));
+    return 0;
+}
+
+static void *create(const em_engine_ops *ops, const em_model *m, int threads) {
     em_session_opts o;
     memset(&o, 0, sizeof o);
     o.threads = threads;
     o.skip_head = 1;
     em_err err = {{0}};
     void *e = ops->create(m, &o, &err);
-    if (!e) { printf("create: %s\n", err.msg); return -1; }
-    em_task_output out[EM_MAX_TASKS];
-    memset(out, 0, sizeof out);
-    out[task].features = r->feat; out[task].routing = r->route; out[task].gate_prob = r->gp;
-    out[task].expert_tokens = r->cnt;
-    int rc = ops->backbone(e, img, 1u << task, out, &err);
-    if (!rc) {
-        const hw_stats *st = ops == &em_engine_fixed ? em_fixed_stats(e, task) : em_fixed_fast_stats(e, task);
-        r->st = *st;
-        if (isa) *isa = ops == &em_engine_fixed_fast ? em_fixed_fast_isa(e) : "hw";
-    } else printf("backbone: %s\n", err.msg);
-    ops->destroy(e);
-    return rc;
+    if (!e) printf("create: %s\n", err.msg);
+    return e;
 }
 
-static result gold, fast;
-
-/* One case: src/hw once per task, then the twin for every set and thread count. */
-static void check_case(const char *name, const em_model *m, const float *img) {
+/* The images of one model: src/hw once per image and task, then one twin
+ * per kernel set and thread count, each running every image and task. */
+static void check_model(const char *model, const em_model *m, const float *const *imgs, const char *const *names, int n,
+                        uint64_t *wraps_seen) {
     static const char *isas[] = {"c", "gvec", "avx2", "avx512"};
-    for (int task = 0; task < HW_TASKS; task++) {
-        if (run(&em_engine_fixed, m, img, task, 1, &gold, NULL)) { CHECK(0, "%s, task %d: src/hw runs", name, task); continue; }
-        uint64_t wraps = 0;
-        for (int op = 0; op < HW_N_OPS; op++) wraps += gold.st.wraps[op];
-        for (int i = 0; i < 4; i++) {
-            if (setenv("EM_FAST_ISA", isas[i], 1)) continue;
-            for (int th = 1; th <= 3; th++) {
-                const char *isa = "?";
-                memset(&fast, 0xa5, sizeof fast);
-                if (run(&em_engine_fixed_fast, m, img, task, th, &fast, &isa)) {
-                    CHECK(0, "%s, task %d, %s, %d threads: the twin runs", name, task, isas[i], th);
-                    continue;
-                }
-                if (strcmp(isa, isas[i])) {   /* the CPU lacks this set: the twin fell back */
-                    if (th == 1) printf("SKIP: %s kernels not available here (got %s)\n", isas[i], isa);
-                    break;
-                }
-                int ops_ok = 1, q_ok = 1;
-                for (int op = 0; op < HW_N_OPS; op++)
-                    ops_ok &= fast.st.wraps[op] == gold.st.wraps[op] && fast.st.stores[op] == gold.st.stores[op];
-                for (int l = 0; l < HW_NMOE; l++)
-                    for (int x = 0; x < HW_E; x++)
-                        q_ok &= fast.st.queue_len[l][x] == gold.st.queue_len[l][x] &&
-                                fast.st.expert_weight_reads[l][x] == gold.st.expert_weight_reads[l][x];
-                CHECK(!memcmp(fast.feat, gold.feat, sizeof gold.feat) && !memcmp(fast.route, gold.route, sizeof gold.route) &&
-                      !memcmp(fast.gp, gold.gp, sizeof gold.gp) && !memcmp(fast.cnt, gold.cnt, sizeof gold.cnt) && ops_ok && q_ok,
-                      "%s, task %d, %s, %d thread%s: features, routing, gate values, queues and per-op wrap/store counts "
-                      "equal src/hw's (%llu wraps)", name, task, isa, th, th > 1 ? "s" : "", (unsigned long long)wraps);
-            }
+    void *h = create(&em_engine_fixed, m, 1);
+    if (!h) { CHECK(0, "%s: src/hw engine created", model); return; }
+    *wraps_seen = 0;
+    for (int i = 0; i < n; i++)
+        for (int task = 0; task < HW_TASKS; task++) {
+            if (run(&em_engine_fixed, h, imgs[i], task, &gold[i][task])) CHECK(0, "%s, %s: src/hw runs", model, names[i]);
+            for (int op = 0; op < HW_N_OPS; op++) *wraps_seen += gold[i][task].st.wraps[op];
         }
-        unsetenv("EM_FAST_ISA");
+    em_engine_fixed.destroy(h);
+    for (int k = 0; k < 4; k++) {
+        if (setenv("EM_FAST_ISA", isas[k], 1)) continue;
+        for (int th = 1; th <= 3; th++) {
+            void *e = create(&em_engine_fixed_fast, m, th);
+            if (!e) { CHECK(0, "%s, %s, %d threads: the twin is created", model, isas[k], th); continue; }
+            if (strcmp(em_fixed_fast_isa(e), isas[k])) {   /* the CPU lacks this set: the twin fell back */
+                printf("SKIP: %s kernels not available here (got %s)\n", isas[k], em_fixed_fast_isa(e));
+                em_engine_fixed_fast.destroy(e);
+                break;
+            }
+            for (int i = 0; i < n; i++)
+                for (int task = 0; task < HW_TASKS; task++) {
+                    const result *g = &gold[i][task];
+                    memset(&fast, 0xa5, sizeof fast);
+                    if (run(&em_engine_fixed_fast, e, imgs[i], task, &fast)) {
+                        CHECK(0, "%s, %s, task %d, %s, %d threads: the twin runs", model, names[i], task, isas[k], th);
+                        continue;
+                    }
+                    int ops_ok = 1, q_ok = 1;
+                    uint64_t w = 0;
+                    for (int op = 0; op < HW_N_OPS; op++) {
+                        ops_ok &= fast.st.wraps[op] == g->st.wraps[op] && fast.st.stores[op] == g->st.stores[op];
+                        w += g->st.wraps[op];
+                    }
+                    for (int l = 0; l < HW_NMOE; l++)
+                        for (int x = 0; x < HW_E; x++)
+                            q_ok &= fast.st.queue_len[l][x] == g->st.queue_len[l][x] &&
+                                    fast.st.expert_weight_reads[l][x] == g->st.expert_weight_reads[l][x];
+                    CHECK(!memcmp(fast.feat, g->feat, sizeof g->feat) && !memcmp(fast.route, g->route, sizeof g->route) &&
+                          !memcmp(fast.gp, g->gp, sizeof g->gp) && !memcmp(fast.cnt, g->cnt, sizeof g->cnt) && ops_ok && q_ok,
+                          "%s, %s, task %d, %s, %d thread%s: features, routing, gate values, queues and per-op wrap/store "
+                          "counts equal src/hw's (%llu wraps)", model, names[i], task, isas[k], th, th > 1 ? "s" : "",
+                          (unsigned long long)w);
+                }
+            em_engine_fixed_fast.destroy(e);
+        }
     }
+    unsetenv("EM_FAST_ISA");
 }
 
 static uint64_t rs = 0x243F6A8885A308D3ull;
@@ -159,48 +178,48 @@ static float urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return
 
 int main(void) {
     em_err err = {{0}};
-    float *img = malloc(NPIX * sizeof(float));
+    static float noise[NPIX], grad[NPIX], white[NPIX];
     static em_model sm, bm;
     em_config cfg;
     em_config_default(&cfg);
+    for (size_t i = 0; i < NPIX; i++) white[i] = 255.0f / 256.0f;
     if (em_model_synthetic(&sm, &cfg, EM_SYNTHETIC_SEED, &err)) { CHECK(0, "synthetic model: %s", err.msg); TEST_MAIN_END(); }
     /* generated images: pixels k/256 */
-    for (size_t i = 0; i < NPIX; i++) img[i] = (float)(int)(urand() * 256) / 256.0f;
-    test_queue_sweep(&sm);
-    check_case("synthetic, noise", &sm, img);
+    for (size_t i = 0; i < NPIX; i++) noise[i] = (float)(int)(urand() * 256) / 256.0f;
     for (int c = 0; c < HW_IMG_C; c++)
         for (int y = 0; y < HW_IMG_H; y++)
             for (int x = 0; x < HW_IMG_W; x++)
-                img[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x] = (float)((x + 2 * y + 40 * c) % 256) / 256.0f;
-    check_case("synthetic, gradient", &sm, img);
-    for (size_t i = 0; i < NPIX; i++) img[i] = 255.0f / 256.0f;
-    check_case("synthetic, white", &sm, img);
+                grad[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x] = (float)((x + 2 * y + 40 * c) % 256) / 256.0f;
+    test_queue_sweep(&sm);
+    uint64_t wraps = 0;
+    const float *imgs[MAXIMG] = {noise, grad, white};
+    const char *names[MAXIMG] = {"noise", "gradient", "white"};
+    check_model("synthetic", &sm, imgs, names, 3, &wraps);
+    em_model_free(&sm);
     /* values that wrap: LN1 biases of 15 and qkv weights of 1.9 in every
      * block make q, k, v sums near 5500, beyond fm's 512 */
     if (em_model_synthetic(&bm, &cfg, EM_SYNTHETIC_SEED + 1, &err) == EM_OK) {
         const size_t D = (size_t)cfg.dim, L = (size_t)cfg.depth;
         for (size_t i = 0; i < L * D; i++) bm.w.ln1_b[i] = 15.0f;
         for (size_t i = 0; i < L * 3 * D * D; i++) bm.w.qkv_w[i] = (i % 7) ? 1.9f : -1.9f;
-        for (size_t i = 0; i < NPIX; i++) img[i] = (float)(int)(urand() * 256) / 256.0f;
-        check_case("scaled model (wraps)", &bm, img);
-        uint64_t w = 0;
-        for (int op = 0; op < HW_N_OPS; op++) w += gold.st.wraps[op];
-        CHECK(w > 1000, "scaled model: values wrapped (%llu wraps in src/hw)", (unsigned long long)w);
+        check_model("wrapping model", &bm, imgs, names, 1, &wraps);
+        CHECK(wraps > 1000, "wrapping model: values wrapped (%llu wraps in src/hw)", (unsigned long long)wraps);
         em_model_free(&bm);
-    }
-    em_model_free(&sm);
+    } else CHECK(0, "synthetic model: %s", err.msg);
     static em_model m;
+    static float shared[NPIX];
+    char path[600];
+    snprintf(path, sizeof path, "%s/image.float32.bin", tu_shared_dir());
     if (em_model_load(&m, tu_shared_dir(), &err) != EM_OK) {
         printf("SKIP: shared weights not found (%s)\n", tu_shared_dir());
+    } else if (em_image_load(path, &m.cfg, shared, &err) != EM_OK) {
+        CHECK(0, "shared image: %s", err.msg);
+        em_model_free(&m);
     } else {
-        char path[600];
-        snprintf(path, sizeof path, "%s/image.float32.bin", tu_shared_dir());
-        if (em_image_load(path, &m.cfg, img, &err) == EM_OK) check_case("shared image", &m, img);
-        else CHECK(0, "shared image: %s", err.msg);
-        for (size_t i = 0; i < NPIX; i++) img[i] = 255.0f / 256.0f;
-        check_case("shared weights, white", &m, img);
+        const float *simgs[2] = {shared, white};
+        const char *snames[2] = {"shared image", "white"};
+        check_model("shared weights", &m, simgs, snames, 2, &wraps);
         em_model_free(&m);
     }
-    free(img);
     TEST_MAIN_END();
 }
