@@ -57,7 +57,7 @@ class M3ViTConfig:
     FIELDS = dict(img_c=3, img_h=128, img_w=256, patch=16, dim=192, depth=12,
                   n_heads=3, mlp_hidden=768, n_experts=16, expert_hidden=384,
                   top_k=2, task_name=("semseg", "depth"), task_channels=(7, 1),
-                  head_ch=256, ln_eps=1e-6, bn_eps=1e-5)
+                  head_ch=256, ln_eps=1e-6, bn_eps=1e-5, moe_layers=0xAAAAAAAA)
 
     def __init__(self, **kw):
         for k, v in self.FIELDS.items():
@@ -72,6 +72,8 @@ class M3ViTConfig:
             raise ValueError("dim %d is not a multiple of n_heads %d" % (self.dim, self.n_heads))
         if self.img_h % self.patch or self.img_w % self.patch:
             raise ValueError("image %dx%d is not a multiple of patch %d" % (self.img_h, self.img_w, self.patch))
+        if not 0 <= self.moe_layers < 1 << 32:
+            raise ValueError("moe_layers 0x%x is not a 32-bit mask" % self.moe_layers)
         if not 1 <= self.top_k <= self.n_experts:
             raise ValueError("top_k %d out of range 1..%d" % (self.top_k, self.n_experts))
 
@@ -95,9 +97,9 @@ class M3ViTConfig:
     def n_tasks(self):
         return len(self.task_name)
 
-    @staticmethod
-    def is_moe(layer):
-        return layer % 2 == 1
+    def is_moe(self, layer):
+        """Block layer is MoE: bit layer of moe_layers (em_is_moe)."""
+        return self.moe_layers >> layer & 1 == 1
 
     def to_json(self):
         d = {k: getattr(self, k) for k in self.FIELDS}
@@ -105,6 +107,12 @@ class M3ViTConfig:
         d["task_channels"] = list(self.task_channels)
         d.update(grid_h=self.grid_h, grid_w=self.grid_w, n_tok=self.n_tok,
                  head_dim=self.head_dim, n_tasks=self.n_tasks)
+        # as edgemoe writes it: the bits below depth, only when not the odd blocks
+        mask = self.moe_layers & ((1 << self.depth) - 1)
+        if mask == 0xAAAAAAAA & ((1 << self.depth) - 1):
+            del d["moe_layers"]
+        else:
+            d["moe_layers"] = mask
         return d
 
     @classmethod

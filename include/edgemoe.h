@@ -70,7 +70,7 @@ typedef struct {
     int grid_h, grid_w;        /* 8 x 16 patches */
     int n_tok;                 /* grid_h * grid_w + 1 = 129 (token 0: class) */
     int dim;                   /* D = 192 */
-    int depth;                 /* 12 blocks; odd blocks are MoE */
+    int depth;                 /* 12 blocks, MoE where moe_layers says */
     int n_heads, head_dim;     /* 3 x 64 */
     int mlp_hidden;            /* dense MLP hidden, 768 */
     int n_experts;             /* E = 16 */
@@ -82,14 +82,30 @@ typedef struct {
     int head_ch;               /* 256: channels of the head's 3x3 convs */
     float ln_eps;              /* 1e-6 (backbone and head LN) */
     float bn_eps;              /* 1e-5 */
+    uint32_t moe_layers;       /* bit L set: block L is MoE; default EM_MOE_ODD
+                                * (the odd blocks); bits >= depth are ignored */
 } em_config;
 
 void em_config_default(em_config *c);
 /* Checks that the dimensions are consistent (n_tok = grid + 1, dim = heads x
  * head_dim, top_k <= n_experts, ...). */
 int em_config_check(const em_config *c, em_err *err);
-static inline int em_is_moe(const em_config *c, int layer) { (void)c; return layer % 2 == 1; }
+/* MoE blocks are the bits of moe_layers below depth.  Dense and MoE blocks
+ * are numbered by their rank among the blocks of their kind: dense block L is
+ * the em_dense_index(c, L)-th dense one, MoE block L the em_moe_index(c, L)-th
+ * MoE one (the index of its stacked em_weights and routing outputs). */
+#define EM_MOE_ODD 0xAAAAAAAAu
+static inline int em_is_moe(const em_config *c, int layer) {
+    return layer >= 0 && layer < c->depth && layer < 32 && (c->moe_layers >> layer & 1u);
+}
+static inline int em_moe_index(const em_config *c, int layer) {
+    int n = 0;
+    for (int l = 0; l < layer && l < c->depth; l++) n += em_is_moe(c, l);
+    return n;
+}
+static inline int em_dense_index(const em_config *c, int layer) { return layer - em_moe_index(c, layer); }
 int em_n_moe_layers(const em_config *c);
+int em_n_dense_layers(const em_config *c);
 int em_task_index(const em_config *c, const char *name); /* EM_EARG if unknown */
 
 /* One named tensor of the model, pointing into the model's arena. */
@@ -111,8 +127,8 @@ typedef struct {
     float *cls_b;             /* [C] */
 } em_head_weights;
 
-/* All weights.  Per-layer tensors are stacked; dense layers index fc* by
- * layer/2, MoE layers index gate/experts by layer/2 as well (odd layers). */
+/* All weights.  Per-layer tensors are stacked; dense block L indexes fc* by
+ * em_dense_index(c, L), MoE block L indexes gate/experts by em_moe_index. */
 typedef struct {
     float *patch_w;    /* [D][C][P][P] */
     float *patch_b;    /* [D] */

@@ -299,6 +299,9 @@ def test_other_configs(tmp):
                                            expert_hidden=192, top_k=2, head_ch=32, img_h=64, img_w=64,
                                            task_name=("seg", "depth", "normals"), task_channels=(5, 1, 3)),
          ["--heads", "3"], 23),
+        # MoE where em_config.moe_layers says, not the odd blocks: 0, 2 and 3
+        ("D64 MoE in blocks 0, 2, 3", dict(dim=64, depth=4, n_heads=1, mlp_hidden=128, n_experts=4,
+                                          expert_hidden=32, top_k=2, head_ch=16, moe_layers=0b1101), [], 24),
     ]
     for label, kw, extra, seed in configs:
         cfg = mt.M3ViTConfig(**kw)
@@ -311,8 +314,10 @@ def test_other_configs(tmp):
         if not check(rc == 0, "%s: converted (rc=%d) %s" % (label, rc, err.strip())):
             continue
         conf = json.loads(mt.read_safetensors(st)[1]["edgemoe.config"])
+        odd = cfg.moe_layers & ((1 << cfg.depth) - 1) == 0xAAAAAAAA & ((1 << cfg.depth) - 1)
         check(all(conf[k] == getattr(cfg, k) for k in ("dim", "depth", "n_heads", "n_experts", "expert_hidden",
                                                         "top_k", "img_h", "img_w", "head_ch", "mlp_hidden"))
+              and conf.get("moe_layers") == (None if odd else cfg.moe_layers)
               and conf["task_name"] == list(cfg.task_name) and conf["task_channels"] == list(cfg.task_channels),
               "%s: config in the metadata %s" % (label, mt.read_safetensors(st)[1]["edgemoe.config"]))
         img_path = os.path.join(d, "img.float32.bin")
@@ -421,13 +426,11 @@ def test_malformed(tmp, single):
     refused("missing and unknown keys", [p, "--no-torch"], out, "missing keys (2)", "decoders.depth.conv_2.bias",
             "backbone.blocks.1.norm2.weight", "unknown keys (1)", "backbone.blocks.1.mlp.extra_scale")
 
-    def moe_even(sd):
+    def no_mlp(sd):
         for k in [k for k in sd if k.startswith("backbone.blocks.2.mlp.")]:
             del sd[k]
-        for k in [k for k in sd if k.startswith("backbone.blocks.1.mlp.")]:
-            sd[k.replace("blocks.1.", "blocks.2.")] = sd[k]
-    p = variant("moe_even", moe_even)
-    refused("MoE in an even block", [p], out, "MoE blocks are [1, 2, 3]", "odd blocks")
+    p = variant("no_mlp", no_mlp)
+    refused("a block without MLP", [p], out, "blocks [2] have neither a dense MLP")
 
     p = variant("nan", lambda sd: sd["backbone.blocks.3.mlp.experts.h4toh.weight"].__setitem__((2, 5, 7), float("nan")))
     refused("NaN weight", [p], out, "NaN", "backbone.blocks.3.mlp.experts.h4toh.weight")

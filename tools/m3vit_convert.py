@@ -27,8 +27,8 @@ Keys (M3ViT MultiTaskModel):
   backbone.patch_embed.proj.{weight,bias}, backbone.cls_token [1,1,D],
   backbone.pos_embed [1,N,D], backbone.blocks.L.{norm1,norm2}.{weight,bias},
   backbone.blocks.L.attn.{qkv,proj}.{weight,bias},
-  dense blocks (even L): backbone.blocks.L.mlp.{fc1,fc2}.{weight,bias},
-  MoE blocks (odd L): backbone.blocks.L.mlp.experts.{htoh4,h4toh}.{weight [E,out,in],
+  dense blocks: backbone.blocks.L.mlp.{fc1,fc2}.{weight,bias},
+  MoE blocks: backbone.blocks.L.mlp.experts.{htoh4,h4toh}.{weight [E,out,in],
   bias [E,out]} and backbone.blocks.L.mlp.gate.T.w_gate [D,E] (T = task index,
   or the task's name; a single backbone.blocks.L.mlp.gate.w_gate is one gate
   shared by all tasks), decoders.TASK.norm.{weight,bias},
@@ -46,8 +46,9 @@ Config: inferred from the shapes and checked for consistency.  Not visible in
 the shapes, hence options: --heads (default D/64), --top-k (default 2),
 --image-size (default 128x256 when the token count fits, else the square
 image that does), --ln-eps 1e-6, --bn-eps 1e-5.  Task order: the order in
-which decoders.<task> first appears among the keys.  MoE blocks must be
-exactly the odd blocks (edgemoe's layout).
+which decoders.<task> first appears among the keys.  MoE blocks are those
+with experts, any of them (edgemoe's moe_layers, written to the config only
+when they are not the odd blocks); every block has experts or a dense MLP.
 
 Errors: one message on stderr, exit status 1, no output file (the output is
 written to a temporary file and renamed into place at the end).
@@ -424,10 +425,11 @@ def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1
     both = sorted(set(moe) & set(dense))
     if both:
         raise ConvertError("blocks %s have both a dense MLP (mlp.fc*) and experts" % both)
-    want_moe = [l for l in range(depth) if l % 2 == 1]
-    if moe != want_moe:
-        raise ConvertError("MoE blocks are %s, but edgemoe runs MoE in the odd blocks only (%s of depth %d); "
-                           "this layout is not supported" % (moe or "none", want_moe, depth))
+    if depth > 32:
+        raise ConvertError("depth %d: edgemoe supports at most 32 blocks" % depth)
+    neither = [l for l in range(depth) if l not in moe and l not in dense]
+    if neither:
+        raise ConvertError("blocks %s have neither a dense MLP (mlp.fc*) nor experts" % neither)
     if not moe:
         raise ConvertError("the model has no MoE block (depth %d)" % depth)
 
@@ -440,9 +442,8 @@ def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1
         raise ConvertError("D = %d is not divisible by --heads %d" % (D, heads))
     head_dim = D // heads
 
-    H = shape("backbone.blocks.0.mlp.fc1.weight", 2)[0] if 0 in dense else None
-    if H is None:
-        raise ConvertError("block 0 has no dense MLP (backbone.blocks.0.mlp.fc1.weight)")
+    # mlp_hidden of the dense blocks (unused, but kept valid, when every block is MoE)
+    H = shape("backbone.blocks.%d.mlp.fc1.weight" % dense[0], 2)[0] if dense else 4 * D
     l1 = moe[0]
     E, He, _ = shape("backbone.blocks.%d.mlp.experts.htoh4.weight" % l1, 3)
     if not 1 <= top_k <= E:
@@ -481,7 +482,20 @@ def infer_config(sd, heads=None, top_k=2, image_size=None, ln_eps=1e-6, bn_eps=1
         n_tok=N, dim=D, depth=depth, n_heads=heads, head_dim=head_dim, mlp_hidden=H,
         n_experts=E, expert_hidden=He, top_k=top_k, n_tasks=len(tasks), head_ch=hc,
         task_name=tasks, task_channels=chans, ln_eps=ln_eps, bn_eps=bn_eps)
+    # which blocks are MoE: a bit mask, written (as edgemoe does) only when it
+    # is not the odd blocks
+    mask = sum(1 << l for l in moe)
+    if mask != MOE_ODD & ((1 << depth) - 1):
+        cfg["moe_layers"] = mask
     return cfg, gate_of
+
+
+MOE_ODD = 0xAAAAAAAA   # em_config's default: the odd blocks are MoE
+
+
+def is_moe(cfg, l):
+    """Block l is MoE (em_is_moe)."""
+    return cfg.get("moe_layers", MOE_ODD) >> l & 1 == 1
 
 
 def _gate_key(g):
@@ -506,7 +520,7 @@ def expected_keys(cfg, gate_of):
         ex[b + "attn.qkv.bias"] = (3 * D,)
         ex[b + "attn.proj.weight"] = (D, D)
         ex[b + "attn.proj.bias"] = (D,)
-        if l % 2 == 1:
+        if is_moe(cfg, l):
             ex[b + "mlp.experts.htoh4.weight"] = (E, He, D)
             ex[b + "mlp.experts.htoh4.bias"] = (E, He)
             ex[b + "mlp.experts.h4toh.weight"] = (E, D, He)
@@ -583,7 +597,7 @@ def convert_state_dict(sd, **opts):
         out[s + "qkv_bias"] = f32[b + "attn.qkv.bias"]
         out[s + "attn_proj_weight"] = f32[b + "attn.proj.weight"]
         out[s + "attn_proj_bias"] = f32[b + "attn.proj.bias"]
-        if l % 2 == 1:
+        if is_moe(cfg, l):
             for t, name in enumerate(cfg["task_name"]):
                 out[s + "w_gate_T_task%d" % t] = np.ascontiguousarray(f32[b + _gate_key(gate_of[name])].T)
             for n in ("htoh4", "h4toh"):

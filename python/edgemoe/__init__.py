@@ -43,7 +43,7 @@ class _Config(C.Structure):  # em_config, field for field
                                         "expert_hidden", "top_k", "n_tasks")] + [
         ("task_name", (C.c_char * EM_NAME_LEN) * EM_MAX_TASKS),
         ("task_channels", C.c_int * EM_MAX_TASKS),
-        ("head_ch", C.c_int), ("ln_eps", C.c_float), ("bn_eps", C.c_float)]
+        ("head_ch", C.c_int), ("ln_eps", C.c_float), ("bn_eps", C.c_float), ("moe_layers", C.c_uint32)]
 
 
 class _TaskOutput(C.Structure):  # em_task_output
@@ -196,7 +196,7 @@ class Session:
             mask |= 1 << t
         err = _Err()
         _check(_lib.em_session_run(self._s, _ptr(x, C.c_float), mask, C.byref(err)), err)
-        n_moe = c.depth // 2
+        n_moe = sum(c.moe_layers >> l & 1 for l in range(c.depth))
         res = {}
         for t in sel:
             o = _lib.em_session_output(self._s, t).contents

@@ -248,26 +248,23 @@ static void *fast_create(const em_model *m, const em_session_opts *o, em_err *er
     if (!e->wblock) goto oom;
     float *wp = e->wblock;
     pack_linear(e, &wp, &e->patch, w->patch_w, w->patch_b, D, PP);
-    for (int l = 0, di = 0, mi = 0; l < L; l++) {
+    for (int l = 0; l < L; l++) {
         pack_linear(e, &wp, &e->qkv[l], w->qkv_w + (size_t)l * 3 * D * D, w->qkv_b + (size_t)l * 3 * D, 3 * D, D);
         pack_linear(e, &wp, &e->proj[l], w->proj_w + (size_t)l * D * D, w->proj_b + (size_t)l * D, D, D);
         if (!em_is_moe(c, l)) {
-            /* dense and MoE layers index their tensors by layer / 2 (em_weights) */
-            int i = l / 2;
-            pack_linear(e, &wp, &e->fc1[di], w->fc1_w + (size_t)i * H * D, w->fc1_b + (size_t)i * H, H, D);
-            pack_linear(e, &wp, &e->fc2[di], w->fc2_w + (size_t)i * D * H, w->fc2_b + (size_t)i * D, D, H);
-            di++;
+            int i = em_dense_index(c, l);
+            pack_linear(e, &wp, &e->fc1[i], w->fc1_w + (size_t)i * H * D, w->fc1_b + (size_t)i * H, H, D);
+            pack_linear(e, &wp, &e->fc2[i], w->fc2_w + (size_t)i * D * H, w->fc2_b + (size_t)i * D, D, H);
         } else {
-            int i = l / 2;
+            int i = em_moe_index(c, l);
             for (int t = 0; t < T; t++)
-                pack_linear(e, &wp, &e->gate[(size_t)mi * T + t], w->gate_w + ((size_t)i * T + t) * E * D, NULL, E, D);
+                pack_linear(e, &wp, &e->gate[(size_t)i * T + t], w->gate_w + ((size_t)i * T + t) * E * D, NULL, E, D);
             for (int x = 0; x < E; x++) {
-                pack_linear(e, &wp, &e->exp1[(size_t)mi * E + x], w->exp1_w + ((size_t)i * E + x) * He * D,
+                pack_linear(e, &wp, &e->exp1[(size_t)i * E + x], w->exp1_w + ((size_t)i * E + x) * He * D,
                             w->exp1_b + ((size_t)i * E + x) * He, He, D);
-                pack_linear(e, &wp, &e->exp2[(size_t)mi * E + x], w->exp2_w + ((size_t)i * E + x) * D * He,
+                pack_linear(e, &wp, &e->exp2[(size_t)i * E + x], w->exp2_w + ((size_t)i * E + x) * D * He,
                             w->exp2_b + ((size_t)i * E + x) * D, D, He);
             }
-            mi++;
         }
     }
     float *u = malloc((size_t)36 * hc * (hc > D ? hc : D) * sizeof(float));
@@ -589,11 +586,8 @@ static void mlp_part(fast_engine *e, int L, int task, em_task_output *out) {
     const em_weights *w = &e->m->w;
     int D = c->dim;
     run_ln(e, e->x, c->n_tok, w->ln2_w + (size_t)L * D, w->ln2_b + (size_t)L * D, e->h);
-    /* dense layer L is the (L - number of MoE layers before it)-th dense one */
-    int mi = 0;
-    for (int l = 0; l < L; l++) mi += em_is_moe(c, l);
-    if (em_is_moe(c, L)) moe_mlp(e, mi, task, out);
-    else dense_mlp(e, L - mi);
+    if (em_is_moe(c, L)) moe_mlp(e, em_moe_index(c, L), task, out);
+    else dense_mlp(e, em_dense_index(c, L));
 }
 
 /* the block schedule (task-independent prefix once, then per task) is the

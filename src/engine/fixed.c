@@ -44,6 +44,10 @@ int em_fixed_check_config(const em_config *c, em_err *err)
         if (f[i].model != f[i].hw)
             return em_error(err, EM_EARG, "fixed engine: model %s = %d but the accelerator is built for %s = %d",
                             f[i].name, f[i].model, f[i].name, f[i].hw);
+    for (int L = 0; L < c->depth; L++)
+        if (em_is_moe(c, L) != (L % 2 == 1))   /* the accelerator's schedule: odd blocks are MoE */
+            return em_error(err, EM_EARG, "fixed engine: model block %d is %s but the accelerator is built with MoE in the odd blocks",
+                            L, em_is_moe(c, L) ? "MoE" : "dense");
     if (c->ln_eps < 0.99e-6f || c->ln_eps > 1.01e-6f)
         return em_error(err, EM_EARG, "fixed engine: model ln_eps = %g but the accelerator is built for ln_eps = 1e-06",
                         (double)c->ln_eps);

@@ -92,7 +92,7 @@ static void attention_part(ref_engine *e, int L) {
 static void dense_mlp(ref_engine *e, int L) {
     const em_config *c = &e->m->cfg;
     const em_weights *w = &e->m->w;
-    int N = c->n_tok, D = c->dim, H = c->mlp_hidden, i = L / 2;
+    int N = c->n_tok, D = c->dim, H = c->mlp_hidden, i = em_dense_index(c, L);
     for (int t = 0; t < N; t++) {
         float *xt = e->x + (size_t)t * D;
         em_ref_linear(e->h + (size_t)t * D, 1, D, w->fc1_w + (size_t)i * H * D, w->fc1_b + (size_t)i * H, H, e->hidden);
@@ -108,7 +108,7 @@ static void moe_mlp(ref_engine *e, int L, int task, em_task_output *out) {
     const em_config *c = &e->m->cfg;
     const em_weights *w = &e->m->w;
     int N = c->n_tok, D = c->dim, E = c->n_experts, He = c->expert_hidden, K = c->top_k;
-    int i = L / 2;
+    int i = em_moe_index(c, L);
     const float *gate = w->gate_w + ((size_t)i * c->n_tasks + task) * E * D;
     int32_t *route = out->routing + (size_t)i * N * K;
     float *gprob = out->gate_prob + (size_t)i * N * K;

@@ -60,7 +60,13 @@ int em_config_to_json(const em_config *c, char *buf, size_t n) {
     char e1[32], e2[32];
     float_str(c->ln_eps, e1, sizeof e1);
     float_str(c->bn_eps, e2, sizeof e2);
-    PUT("],\"ln_eps\":%s,\"bn_eps\":%s}", e1, e2);
+    PUT("],\"ln_eps\":%s,\"bn_eps\":%s", e1, e2);
+    /* written only when it is not the odd blocks, so that files of the
+     * default pattern stay readable by readers older than the key */
+    uint32_t below = c->depth >= 32 ? 0xFFFFFFFFu : c->depth <= 0 ? 0u : (1u << c->depth) - 1u;
+    if ((c->moe_layers & below) != (EM_MOE_ODD & below))
+        PUT(",\"moe_layers\":%lu", (unsigned long)(c->moe_layers & below));
+    PUT("}");
 #undef PUT
     return (int)len;
 }
@@ -90,7 +96,7 @@ int em_config_from_cjson(const struct cJSON *obj, em_config *c, em_err *err) {
     if (!cJSON_IsObject(obj)) return em_error(err, EM_EFORMAT, "config is not a JSON object");
     em_config nc = *c;
     int seen[N_INT_FIELDS] = {0};
-    const cJSON *names = NULL, *chans = NULL, *ln = NULL, *bn = NULL;
+    const cJSON *names = NULL, *chans = NULL, *ln = NULL, *bn = NULL, *moe = NULL;
     for (const cJSON *it = obj->child; it; it = it->next) {
         const char *k = it->string ? it->string : "";
         int found = 0;
@@ -104,7 +110,8 @@ int em_config_from_cjson(const struct cJSON *obj, em_config *c, em_err *err) {
         }
         if (found) continue;
         const cJSON **slot = !strcmp(k, "task_name") ? &names : !strcmp(k, "task_channels") ? &chans
-                           : !strcmp(k, "ln_eps") ? &ln : !strcmp(k, "bn_eps") ? &bn : NULL;
+                           : !strcmp(k, "ln_eps") ? &ln : !strcmp(k, "bn_eps") ? &bn
+                           : !strcmp(k, "moe_layers") ? &moe : NULL;
         if (!slot) return em_error(err, EM_EFORMAT, "unknown config key \"%.64s\"", k);
         if (*slot) return em_error(err, EM_EFORMAT, "config key \"%s\" appears twice", k);
         *slot = it;
@@ -159,6 +166,16 @@ int em_config_from_cjson(const struct cJSON *obj, em_config *c, em_err *err) {
         if (!cJSON_IsNumber(eps[i]) || !isfinite(eps[i]->valuedouble))
             return em_error(err, EM_EFORMAT, "config key \"%s\" is not a finite number", eps[i]->string);
         *dst[i] = (float)eps[i]->valuedouble;
+    }
+    /* moe_layers: a bit mask (bit L: block L is MoE); absent means the odd
+     * blocks (the writer leaves it out for them, and older files lack it) */
+    if (moe) {
+        double d = cJSON_IsNumber(moe) ? moe->valuedouble : -1;
+        if (!(d == floor(d)) || d < 0 || d > 4294967295.0)
+            return em_error(err, EM_EFORMAT, "config key \"moe_layers\" is not a bit mask (an integer 0..2^32-1)");
+        nc.moe_layers = (uint32_t)d;
+    } else {
+        nc.moe_layers = EM_MOE_ODD;
     }
     /* Derived fields the JSON left out follow the ones it gave. */
     int s_img_h = 0, s_img_w = 0, s_patch = 0, s_gh = 0, s_gw = 0, s_ntok = 0;

@@ -19,6 +19,7 @@ void em_config_default(em_config *c) {
     strcpy(c->task_name[0], "semseg"); c->task_channels[0] = 7;
     strcpy(c->task_name[1], "depth");  c->task_channels[1] = 1;
     c->head_ch = 256; c->ln_eps = 1e-6f; c->bn_eps = 1e-5f;
+    c->moe_layers = EM_MOE_ODD;
 }
 
 int em_config_check(const em_config *c, em_err *err) {
@@ -34,10 +35,10 @@ int em_config_check(const em_config *c, em_err *err) {
         "dim %d != n_heads %d x head_dim %d", c->dim, c->n_heads, c->head_dim);
     REQ(c->depth >= 1 && c->depth <= EM_MAX_LAYERS, "depth %d (1..%d)", c->depth, EM_MAX_LAYERS);
     REQ(c->mlp_hidden > 0, "mlp_hidden %d", c->mlp_hidden);
-    REQ(c->depth < 2 || (c->n_experts >= 1 && c->n_experts <= EM_MAX_EXPERTS),
+    REQ(em_n_moe_layers(c) == 0 || (c->n_experts >= 1 && c->n_experts <= EM_MAX_EXPERTS),
         "n_experts %d (1..%d)", c->n_experts, EM_MAX_EXPERTS);
-    REQ(c->depth < 2 || c->expert_hidden > 0, "expert_hidden %d", c->expert_hidden);
-    REQ(c->depth < 2 || (c->top_k >= 1 && c->top_k <= c->n_experts && c->top_k <= EM_MAX_TOPK),
+    REQ(em_n_moe_layers(c) == 0 || c->expert_hidden > 0, "expert_hidden %d", c->expert_hidden);
+    REQ(em_n_moe_layers(c) == 0 || (c->top_k >= 1 && c->top_k <= c->n_experts && c->top_k <= EM_MAX_TOPK),
         "top_k %d with %d experts", c->top_k, c->n_experts);
     REQ(c->n_tasks >= 1 && c->n_tasks <= EM_MAX_TASKS, "n_tasks %d (1..%d)", c->n_tasks, EM_MAX_TASKS);
     for (int t = 0; t < c->n_tasks; t++) {
@@ -56,8 +57,8 @@ int em_config_check(const em_config *c, em_err *err) {
     return EM_OK;
 }
 
-int em_n_moe_layers(const em_config *c) { return c->depth / 2; }
-static int n_dense_layers(const em_config *c) { return (c->depth + 1) / 2; }
+int em_n_moe_layers(const em_config *c) { return em_moe_index(c, c->depth); }
+int em_n_dense_layers(const em_config *c) { return c->depth - em_n_moe_layers(c); }
 
 int em_task_index(const em_config *c, const char *name) {
     for (int t = 0; t < c->n_tasks; t++)
@@ -80,7 +81,7 @@ static float *bump_take(bump *b, size_t n) {
  * b->base is NULL). */
 static void carve(const em_config *c, em_weights *w, bump *b) {
     size_t D = c->dim, N = c->n_tok, L = c->depth, H = c->mlp_hidden, E = c->n_experts;
-    size_t He = c->expert_hidden, P = c->patch, Ld = n_dense_layers(c), Lm = em_n_moe_layers(c);
+    size_t He = c->expert_hidden, P = c->patch, Ld = em_n_dense_layers(c), Lm = em_n_moe_layers(c);
     size_t T = c->n_tasks, hc = c->head_ch;
     w->patch_w = bump_take(b, D * c->img_c * P * P);
     w->patch_b = bump_take(b, D);
@@ -145,13 +146,14 @@ static void build_table(em_model *m) {
         add_tensor(m, w->proj_b + l * D, 1, D, 0, 0, 0, "l%d_attn_proj_bias", L);
         add_tensor(m, w->ln2_w + l * D, 1, D, 0, 0, 0, "l%d_norm2_weight", L);
         add_tensor(m, w->ln2_b + l * D, 1, D, 0, 0, 0, "l%d_norm2_bias", L);
-        size_t i = l / 2;
         if (!em_is_moe(c, L)) {
+            size_t i = (size_t)em_dense_index(c, L);
             add_tensor(m, w->fc1_w + i * H * D, 2, H, D, 0, 0, "l%d_fc1_weight", L);
             add_tensor(m, w->fc1_b + i * H, 1, H, 0, 0, 0, "l%d_fc1_bias", L);
             add_tensor(m, w->fc2_w + i * D * H, 2, D, H, 0, 0, "l%d_fc2_weight", L);
             add_tensor(m, w->fc2_b + i * D, 1, D, 0, 0, 0, "l%d_fc2_bias", L);
         } else {
+            size_t i = (size_t)em_moe_index(c, L);
             for (int t = 0; t < c->n_tasks; t++)
                 add_tensor(m, w->gate_w + ((i * c->n_tasks + t) * E) * D, 2, E, D, 0, 0,
                            "l%d_w_gate_T_task%d", L, t);

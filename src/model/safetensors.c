@@ -340,9 +340,22 @@ static void infer_config(const st_header *h, em_config *c) {
         if (L >= 0 && L + 1 > depth) depth = L + 1;
     }
     if (depth > 0) c->depth = depth;
-    if ((v = dim_of(h, "l0_fc1_weight", 2, 0)) > 0) c->mlp_hidden = (int)v;
-    if ((v = dim_of(h, "l1_htoh4_weight", 3, 0)) > 0) c->n_experts = (int)v;
-    if ((v = dim_of(h, "l1_htoh4_weight", 3, 1)) > 0) c->expert_hidden = (int)v;
+    /* MoE blocks: those with experts (when any block has them) */
+    uint32_t moe = 0;
+    for (int i = 0; i < h->n; i++) {
+        int L = layer_of(h->e[i].name, "_htoh4_weight");
+        if (L >= 0 && L < 32) moe |= 1u << L;
+    }
+    uint32_t below = depth >= 32 ? 0xFFFFFFFFu : (1u << depth) - 1u;
+    if (moe && moe != (EM_MOE_ODD & below)) c->moe_layers = moe;   /* else the default */
+    char first_dense[32] = "l0_fc1_weight", first_moe[32] = "l1_htoh4_weight";
+    for (int L = c->depth - 1; L >= 0; L--) {
+        if (em_is_moe(c, L)) snprintf(first_moe, sizeof first_moe, "l%d_htoh4_weight", L);
+        else snprintf(first_dense, sizeof first_dense, "l%d_fc1_weight", L);
+    }
+    if ((v = dim_of(h, first_dense, 2, 0)) > 0) c->mlp_hidden = (int)v;
+    if ((v = dim_of(h, first_moe, 3, 0)) > 0) c->n_experts = (int)v;
+    if ((v = dim_of(h, first_moe, 3, 1)) > 0) c->expert_hidden = (int)v;
     /* tasks: head_<name>_conv4_weight */
     char names[EM_MAX_TASKS][EM_NAME_LEN];
     int nh = 0;
@@ -358,7 +371,7 @@ static void infer_config(const st_header *h, em_config *c) {
     int ng = 0;
     for (; ng < EM_MAX_TASKS; ng++) {
         char g[64];
-        snprintf(g, sizeof g, "l1_w_gate_T_task%d", ng);
+        snprintf(g, sizeof g, "%.*s_w_gate_T_task%d", (int)(strlen(first_moe) - strlen("_htoh4_weight")), first_moe, ng);
         if (!find_entry(h, g)) break;
     }
     if (nh > 0) {

@@ -145,7 +145,7 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(c["dim"], eps=c["ln_eps"])
         self.attn = Attention(c)
         self.norm2 = nn.LayerNorm(c["dim"], eps=c["ln_eps"])
-        self.mlp = MoEMlp(c) if layer % 2 == 1 else Mlp(c)
+        self.mlp = MoEMlp(c) if is_moe(c, layer) else Mlp(c)
 
     def forward(self, x, task, stats):
         x = x + self.attn(self.norm1(x))
@@ -158,6 +158,14 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(c["img_c"], c["dim"], c["patch"], stride=c["patch"])
 
 
+MOE_ODD = 0xAAAAAAAA   # em_config's default moe_layers: the odd blocks are MoE
+
+
+def is_moe(c, layer):
+    """Block layer is MoE: bit layer of c["moe_layers"] (em_is_moe)."""
+    return c.get("moe_layers", MOE_ODD) >> layer & 1 == 1
+
+
 class Backbone(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -166,6 +174,7 @@ class Backbone(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c["dim"]))
         self.pos_embed = nn.Parameter(torch.zeros(1, n_tok, c["dim"]))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.cfg = c
         self.blocks = nn.ModuleList([Block(c, l) for l in range(c["depth"])])
 
     def forward(self, image, tasks, stats=None):
@@ -174,13 +183,15 @@ class Backbone(nn.Module):
         largest |x| of the residual stream."""
         p = self.patch_embed.proj(image).flatten(2).transpose(1, 2)      # [B][N-1][D]
         x = torch.cat([self.cls_token.expand(p.shape[0], -1, -1), p], 1) + self.pos_embed
-        x = self.blocks[0](x, None, None)
-        b1 = self.blocks[1]
+        g = next(l for l in range(len(self.blocks)) if is_moe(self.cfg, l))   # the first gate
+        for blk in self.blocks[:g]:
+            x = blk(x, None, None)
+        b1 = self.blocks[g]
         x = x + b1.attn(b1.norm1(x))                 # the last task-independent step
         out = {}
         for t in tasks:
             xt = x + b1.mlp(b1.norm2(x), t, stats)
-            for blk in self.blocks[2:]:
+            for blk in self.blocks[g + 1:]:
                 xt = blk(xt, t, stats)
                 if stats is not None:
                     stats["absmax"].append(xt.detach().abs().max())
