@@ -51,6 +51,49 @@ static void turn(em_world *w, int first, int count, float gx, float gz, float cd
 
 static int dynamic(const em_prim *p) { return p->cls == EM_CLASS_VEHICLE || p->cls == EM_CLASS_HUMAN; }
 
+/* The camera's rig at t seconds into the shot. */
+static em_rig rig_at(const em_drive_shot *s, float t) {
+    em_rig r = s->rig0;
+    const float ph = 2 * PI_F * s->sway_f * t + s->sway_p;
+    r.z = s->rig0.z + s->speed * t;
+    r.x = s->rig0.x + s->sway_a * sm_sin(ph);
+    r.yaw = s->rig0.yaw + 0.01f * sm_cos(ph);                 /* the sway's heading, about 0.6 degrees */
+    r.pitch = s->rig0.pitch + 0.003f * sm_sin(2 * PI_F * 1.3f * t); /* road bumps */
+    return r;
+}
+
+/* x within margin of the solid */
+static int near_solid(const em_prim *p, const float x[3], float margin) {
+    float dx = x[0] - p->c[0], dy = x[1] - p->c[1], dz = x[2] - p->c[2];
+    if (p->kind == EM_PRIM_BOX) {
+        float lx = p->cs * dx - p->sn * dz, lz = p->sn * dx + p->cs * dz;
+        return fabsf(lx) < p->h[0] + margin && fabsf(dy) < p->h[1] + margin && fabsf(lz) < p->h[2] + margin;
+    }
+    if (p->kind == EM_PRIM_CYL) return dx * dx + dz * dz < (p->h[0] + margin) * (p->h[0] + margin) && fabsf(dy) < p->h[1] + margin;
+    float a = dx / (p->h[0] + margin), b = dy / (p->h[1] + margin), c = dz / (p->h[2] + margin);
+    return a * a + b * b + c * c < 1.0f;
+}
+
+/* The world was built around a camera standing at its rig; the drive moves
+ * it, so static solids it would pass through (a low tree crown over the
+ * road) are taken out of the world.  Objects are handled by their motion. */
+static void clear_path(em_drive_shot *s) {
+    em_world *w = &s->base;
+    int n = 0;
+    for (int i = 0; i < w->n_prims; i++) {
+        const em_prim *p = &w->prims[i];
+        int hit = 0;
+        if (!dynamic(p))
+            for (uint64_t f = 0; f <= s->n_frames && !hit; f++) {
+                em_rig r = rig_at(s, (float)((double)f / s->fps));
+                float x[3] = {r.x, r.height, r.z};
+                hit = near_solid(p, x, 0.5f);
+            }
+        if (!hit) w->prims[n++] = *p;
+    }
+    w->n_prims = n;
+}
+
 static int touches(const float lo[3], const float hi[3], const em_prim *p) {
     for (int k = 0; k < 3; k++)
         if (p->bmin[k] > hi[k] + TOUCH || p->bmax[k] < lo[k] - TOUCH) return 0;
@@ -73,6 +116,8 @@ void em_drive_shot_build(em_drive_shot *s, uint64_t seed, uint64_t shot, uint64_
     if (dist < 2 * s->speed) dist = 2 * s->speed;  /* at least 2 s */
     s->n_frames = (uint64_t)(dist / s->speed * fps);
     if (s->n_frames < 1) s->n_frames = 1;
+
+    clear_path(s);
 
     const em_terrain *T = &w->ter;
     const float ego_x = s->rig0.x, road_c = 0.5f * (T->road_l + T->road_r);
@@ -161,12 +206,7 @@ void em_drive_pose(em_drive_shot *s, uint64_t frame, int w, int h, em_camera *ca
             p->c[2] += dz; p->bmin[2] += dz; p->bmax[2] += dz;
         }
     }
-    em_rig r = s->rig0;
-    const float ph = 2 * PI_F * s->sway_f * t + s->sway_p;
-    r.z = s->rig0.z + s->speed * t;
-    r.x = s->rig0.x + s->sway_a * sm_sin(sm_fmod(ph, 2 * PI_F));
-    r.yaw = s->rig0.yaw + 0.01f * sm_cos(sm_fmod(ph, 2 * PI_F));   /* the sway's heading, about 0.6 degrees */
-    r.pitch = s->rig0.pitch + 0.003f * sm_sin(sm_fmod(2 * PI_F * 1.3f * t, 2 * PI_F)); /* road bumps */
+    em_rig r = rig_at(s, t);
     W->rig = r;
     em_camera_from_rig(&r, w, h, cam);
 }
