@@ -45,7 +45,7 @@ int em_fixed_check_config(const em_config *c, em_err *err)
             return em_error(err, EM_EARG, "fixed engine: model %s = %d but the accelerator is built for %s = %d",
                             f[i].name, f[i].model, f[i].name, f[i].hw);
     for (int L = 0; L < c->depth; L++)
-        if (em_is_moe(c, L) != (L % 2 == 1))   /* the accelerator's schedule: odd blocks are MoE */
+        if (em_is_moe(c, L) != HW_IS_MOE(L))   /* the accelerator's rule (hw_config.h): odd blocks are MoE */
             return em_error(err, EM_EARG, "fixed engine: model block %d is %s but the accelerator is built with MoE in the odd blocks",
                             L, em_is_moe(c, L) ? "MoE" : "dense");
     if (c->ln_eps < 0.99e-6f || c->ln_eps > 1.01e-6f)
