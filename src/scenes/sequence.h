@@ -15,6 +15,8 @@
  *     cars across the road wait,
  *   - cyclists ride along the kerb, pedestrians walk along the sidewalk or
  *     cross the road away from the camera's lane and stop at the kerb.
+ * Static solids the moving camera would pass within 0.5 m of (a low tree
+ * crown over the road) are taken out of the shot's world.
  * Every frame is a pure function of (seed, frame, fps, size): the same bytes
  * on any machine, and a longer sequence starts with the same frames. */
 #ifndef EM_SCENES_SEQUENCE_H
