@@ -20,7 +20,7 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM
 
 fail=0
 if [ ! -x "$CHECK" ]; then echo "FAIL: $CHECK not built (make BUILD=$BUILD)"; exit 1; fi
-if [ ! -f "$W/image.float32.bin" ]; then echo "FAIL: weights not found in $W (set EM_SHARED_WEIGHTS)"; exit 1; fi
+if [ ! -f "$W/image.float32.bin" ]; then echo "SKIP: ref_numpy: no shared weights in $W (set EM_SHARED_WEIGHTS)"; exit 0; fi
 if ! "$PY" -c 'import numpy' 2>/dev/null; then echo "FAIL: $PY cannot import numpy (Debian: python3-numpy)"; exit 1; fi
 mkdir -p "$OUT" || { echo "FAIL: cannot create $OUT"; exit 1; }
 
