@@ -76,19 +76,39 @@ int main(void)
     /* ---- sane outputs of the original configuration ---- */
     CHECK(run(&p, uni, r) == 0, "model runs on uniform routing");
     CHECK(r->latency_ms > 1 && r->latency_ms < 1000 && isfinite(r->latency_ms), "latency %.3f ms is finite and plausible", r->latency_ms);
-    CHECK(fabs(r->fps * r->latency_ms - 1000) < 1e-6, "fps %.2f = 1000 / latency", r->fps);
-    CHECK(fabs(r->cycles / (p.clock_mhz * 1e3) - r->latency_ms) < 1e-9, "latency = cycles / clock");
-    double sum = r->embed.cycles, comp_ok = 1;
+    {   /* the clock: compute-bound (DRAM free), twice the clock halves the
+         * latency; DRAM-bound (0.5 GB/s), it hardly moves it */
+        em_sim_params q = p;
+        q.dram_gbps = 1000; q.dram_latency_ns = 0; q.dram_activate_ns = 0; q.axi_bits = 1024;
+        for (int i = 0; i < EM_SIM_NMASTERS; i++) { q.port[i].bits = 1024; q.port[i].clock_mhz = 1999; q.port[i].latency_ns = 0; q.port[i].efficiency = 1; }
+        run(&q, uni, r2);
+        double l1 = r2->latency_ms;
+        q.clock_mhz *= 2;
+        run(&q, uni, r2);
+        CHECK(fabs(r2->latency_ms * 2 - l1) < 1e-6 * l1 && fabs(r2->fps * l1 - 2000) < 1e-6 * 2000,
+              "compute-bound: twice the clock, half the latency (%.3f -> %.3f ms), twice the fps", l1, r2->latency_ms);
+        q = p; q.dram_gbps = 0.5;
+        run(&q, uni, r2);
+        l1 = r2->latency_ms;
+        q.clock_mhz *= 2;
+        run(&q, uni, r2);
+        CHECK(r2->latency_ms > 0.8 * l1 && r2->latency_ms <= l1,
+              "DRAM-bound (0.5 GB/s): twice the clock saves little (%.2f -> %.2f ms)", l1, r2->latency_ms);
+    }
+    double sum = r->embed.cycles, sum_ops = 0, comp_ok = 1;
     for (int L = 0; L < C.depth; L++) sum += r->layer[L].total.cycles;
-    for (int i = 0; i < EM_SIM_NOPS; i++)
+    for (int i = 0; i < EM_SIM_NOPS; i++) {
+        sum_ops += r->op_total[i].cycles;
         if (r->op_total[i].cycles + 1e-9 < r->op_total[i].compute_cycles) comp_ok = 0;
-    CHECK(fabs(sum - r->cycles) < 1e-6 * r->cycles, "layers add up to the total");
+    }
+    CHECK(fabs(sum - r->cycles) < 1e-6 * r->cycles && fabs(sum_ops - r->cycles) < 1e-6 * r->cycles,
+          "per-layer and per-op totals agree with the total (%.0f, %.0f, %.0f cycles)", sum, sum_ops, r->cycles);
     CHECK(comp_ok, "no op is faster than its compute alone");
     /* every weight read from DRAM exactly once per image (ideas 4 and 5,
      * docs/spec.md#34-idea-4-one-linear-unit and #35-idea-5-expert-queues):
      * dense MLPs, attention, LN, gates, pos_embed, and all 16 experts (uniform routing uses them all) */
     double wbytes = C.depth * ((3 * D * D + 3 * D) * 2 + (D * D + D) * 2 + 2 * 2 * D * 2) +
-                    (C.depth / 2) * ((H * D + H) * 2 + (D * H + D) * 2) +
+                    (C.depth - Lm) * ((H * D + H) * 2 + (D * H + D) * 2) +
                     Lm * (E * D * 2 + E * ((EH * D + EH) * 2 + (D * EH + D) * 2)) + N * D * 4;
     CHECK(fabs(r->bytes_weights - wbytes) < 0.5, "weights read once: %.0f bytes (expected %.0f)", r->bytes_weights, wbytes);
     CHECK(r->bytes_act > 12 * 4 * N * D * 4, "activations move through DRAM between ops (%.1f MB)", r->bytes_act / 1e6);
