@@ -156,6 +156,16 @@ check "broken pipe: exit 0, one line: $(cat "$T/bp_err")" [ "$(cat "$T/bp_rc")" 
 check "broken pipe: the line says so, no crash report" bash -c "grep -q 'broken pipe' '$T/bp_err' && ! grep -q -i 'sanitizer\|runtime error' '$T/bp_err'"
 check "broken pipe: the log holds the 2 whole frames written ($(wc -l <"$T/bp.jsonl") lines)" [ "$(wc -l <"$T/bp.jsonl")" = 2 ]
 
+# ---- SIGTERM (or Ctrl-C) during a run: stops cleanly, keeps what it wrote ----
+sed '1s/F10:1/F2:1/' "$T/drive.y4m" >"$T/slow.y4m"   # --realtime: 4 s for 8 frames
+( $EM video --in "$T/slow.y4m" --realtime --hud off --log "$T/int.jsonl" 2>"$T/int_err" & echo $! >"$T/int_pid"; wait $!; echo $? >"$T/int_rc" ) |
+    { head -c 100 >"$T/int_out"; kill -TERM "$(cat "$T/int_pid")"; cat >>"$T/int_out"; }
+n_int=$(info "$T/int_out" | cut -d' ' -f5)
+check "SIGTERM after the first frame: exit 0, one line: $(cat "$T/int_err")" \
+    bash -c "[ \"\$(cat '$T/int_rc')\" = 0 ] && [ \$(wc -l <'$T/int_err') -eq 1 ] && grep -q interrupted '$T/int_err'"
+check "SIGTERM: a valid stream of the $n_int frames done (1..7), the log has them all" \
+    bash -c "[ -n '$n_int' ] && [ '$n_int' -ge 1 ] && [ '$n_int' -lt 8 ] && [ \$(wc -l <'$T/int.jsonl') -eq '$n_int' ]"
+
 # ---- --realtime: a 1000 fps input cannot be kept up with ----
 sed '1s/F10:1/F1000:1/' "$T/drive.y4m" >"$T/fast.y4m"
 $EM video --in "$T/fast.y4m" --out "$T/rt.y4m" --realtime --log "$T/rt.jsonl" 2>"$T/rt_err"

@@ -501,6 +501,14 @@ int em_cmd_video(int argc, char **argv) {
     P->frame_yuv = malloc((size_t)P->L.W * P->L.H * 3 / 2);
     if (!P->in_rgb || !P->frame_rgb || !P->frame_yuv) { em_cli_die("out of memory"); goto done; }
 
+    /* from here on Ctrl-C / SIGTERM end the run cleanly (staged outputs kept) */
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;  /* a second Ctrl-C kills */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
     /* outputs: staged files (renamed on success) or stdout */
     if (!in_std) em_out_protect(a.in);
     if (a.model) em_out_protect(a.model);
@@ -516,13 +524,6 @@ int em_cmd_video(int argc, char **argv) {
         if (em_out_stage(a.log, stage, sizeof stage, &err)) { em_cli_die("%s", err.msg); goto done; }
         if (!(P->log = fopen(stage, "w"))) { em_cli_die("%s: cannot open (%s)", a.log, strerror(errno)); goto done; }
     }
-
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;  /* a second Ctrl-C kills */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     pthread_mutex_init(&P->mu, NULL);
     pthread_cond_init(&P->cv, NULL);
