@@ -1,8 +1,10 @@
 /* The fixed engine (accelerator twin) on the shared M3ViT weights:
  *  - refuses a model whose config differs from the accelerator's, naming it;
  *  - fidelity vs the reference engine on the shared image, both tasks:
- *    block-11 MSE <= 3e-3 and routing agreement >= 97% (SPEC 5 lands near
- *    2.0e-3 for task 0 with these stand-in experts);
+ *    block-11 MSE <= 3e-2 and routing agreement >= 97% (the MSE limit is
+ *    the largest of 102 measured (image, task) pairs, 2.49e-2, plus 20 %:
+ *    docs/fixed.md#fidelity-over-many-images; SPEC 5 lands near 2.0e-3 for
+ *    task 0 with these stand-in experts);
  *  - a uniform (all-white) image, where one expert receives all 129 tokens
  *    (the original hangs there), runs and routes every token twice;
  *  - per MoE layer, each used expert's weights are read from DRAM exactly
@@ -47,7 +49,8 @@ static void test_fidelity(const float *img) {
         uint64_t w = 0;
         for (int op = 0; op < r.n_ops; op++) w += r.wraps[op];
         CHECK(r.n_stages == 13 && !strcmp(r.stage[12], "block11"), "task %d: 13 stages compared (embed, block0..11)", task);
-        CHECK(r.mse[12] <= 3e-3, "task %d: block-11 MSE %.3e <= 3e-3 (MAE %.3g)", task, r.mse[12], r.mae[12]);
+        CHECK(r.mse[12] <= 3e-2, "task %d: block-11 MSE %.3e <= 3e-2, max over 102 images x tasks + 20 %% (MAE %.3g)",
+              task, r.mse[12], r.mae[12]);
         CHECK(r.routing_agree >= 0.97, "task %d: routing agreement %.4f (%d / %d) >= 0.97", task, r.routing_agree,
               r.routing_match, r.routing_total);
         /* the JSON form parses and carries the block-11 figure */
