@@ -48,7 +48,7 @@ typedef struct {
     int16_t *xh, *xl;                              /* [nthr][LIN_RB][HW_PATCH_K] split rows */
     int64_t *l1;                                   /* [nthr][LIN_RB] sum |x| per row */
     uint8_t *safe;                                 /* [nthr][LIN_RB] */
-    uint32_t *sums;                                /* [N][HW_MAX_OUT] */
+    uint32_t *sums;                                /* [nthr][LIN_RB][HW_MAX_OUT] dot products */
     pix_t (*img)[HW_IMG_H][HW_IMG_W];
     hw_route (*route)[HW_N][HW_TOPK];              /* [NMOE] */
     int32_t queue_tok[HW_E][HW_N], queue_len[HW_E];
@@ -58,6 +58,8 @@ typedef struct {
     float *deq;
     hw_stats *tst;                                 /* [nthr] per-thread counters */
     void *head_eng;                                /* the fast float engine, for its head */
+    fm_t *scb;                                     /* [2N][D] expert outputs times g */
+    struct multi_job *mj;                          /* [2]: experts fc1, fc2 */
     hw_stats stats[EM_MAX_TASKS];
     int ran[EM_MAX_TASKS];
     uint64_t quant_wraps;
@@ -104,12 +106,15 @@ static void prep_rows(const lin_job *j, int r0, int r1, int16_t *xh, int16_t *xl
     }
 }
 
-static void lin_chunk(void *ctx, int chunk, int tid)
+/* internal mode: out[r] = fm(y * scale[r]) (expert fc2 before the
+ * accumulation, which runs in the experts' order afterwards) */
+#define LIN_SCALE_OUT 8
+
+/* Rows block rb x outputs block ob of a linear job. */
+static void lin_block(const lin_job *j, int rb, int ob, int tid)
 {
-    lin_job *j = ctx;
     fxf *e = j->e;
     hw_stats *st = &e->tst[tid];
-    const int rb = chunk / j->n_ob, ob = chunk % j->n_ob;
     const int r0 = rb * LIN_RB, r1 = r0 + LIN_RB < j->n_rows ? r0 + LIN_RB : j->n_rows;
     const int o0 = ob * LIN_OB, o1 = o0 + LIN_OB < j->out_dim ? o0 + LIN_OB : j->out_dim;
     const int in_dim = j->in_dim, op = j->op, bshift = FM_F - j->bias_f;
@@ -118,6 +123,7 @@ static void lin_chunk(void *ctx, int chunk, int tid)
     int16_t *xh = e->xh + (size_t)tid * LIN_RB * HW_PATCH_K, *xl = e->xl + (size_t)tid * LIN_RB * HW_PATCH_K;
     int64_t *l1s = e->l1 + (size_t)tid * LIN_RB;
     uint8_t *safe = e->safe + (size_t)tid * LIN_RB;
+    uint32_t *sums = e->sums + (size_t)tid * LIN_RB * HW_MAX_OUT;   /* row r at r - r0 */
     prep_rows(j, r0, r1, xh, xl, l1s, safe);
     /* safe rows through the kernel, in runs */
     for (int r = r0; r < r1;) {
@@ -127,14 +133,14 @@ static void lin_chunk(void *ctx, int chunk, int tid)
                 const wt_t *wr = j->w + (size_t)o * in_dim;
                 int64_t acc = 0;
                 for (int i = 0; i < in_dim; i++) acc += ((int64_t)x[i] * wr[i]) >> WT_F;
-                e->sums[(size_t)r * HW_MAX_OUT + o] = (uint32_t)(uint64_t)acc;
+                sums[(size_t)(r - r0) * HW_MAX_OUT + o] = (uint32_t)(uint64_t)acc;
             }
             r++;
             continue;
         }
         int re = r;
         while (re < r1 && safe[re - r0]) re++;
-        e->k->dot(xh, xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, e->sums + (size_t)r0 * HW_MAX_OUT, HW_MAX_OUT,
+        e->k->dot(xh, xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, sums, HW_MAX_OUT,
                   r - r0, re - r0, o0, o1);
         r = re;
     }
@@ -143,7 +149,7 @@ static void lin_chunk(void *ctx, int chunk, int tid)
         const int64_t l1 = l1s[r - r0];
         for (int o = o0; o < o1; o++) {
             const int64_t b = (int64_t)j->bias[o] * (1 << bshift);
-            fm_t yv = (fm_t)(e->sums[(size_t)r * HW_MAX_OUT + o] + (uint32_t)b);
+            fm_t yv = (fm_t)(sums[(size_t)(r - r0) * HW_MAX_OUT + o] + (uint32_t)b);
             st->stores[op]++;
             if (((l1 * j->wmax[o]) >> WT_F) + in_dim + (b < 0 ? -b : b) >= ((int64_t)1 << 31)) {
                 /* the bound does not rule a wrap out: count exactly */
@@ -160,7 +166,9 @@ static void lin_chunk(void *ctx, int chunk, int tid)
                 yv = hw_gelu(yv);
                 st->stores[HW_OP_GELU]++;
             }
-            if (j->mode & LIN_SCALE_ACC) {
+            if (j->mode & LIN_SCALE_OUT) {
+                j->out[(size_t)r * j->out_dim + o] = st_store(((int64_t)yv * j->scale[r]) >> FM_F, st, op);
+            } else if (j->mode & LIN_SCALE_ACC) {
                 fm_t *dst = j->out + (size_t)j->list[r] * j->out_dim + o;
                 fm_t sc = st_store(((int64_t)yv * j->scale[r]) >> FM_F, st, op);
                 *dst = st_store((int64_t)*dst + sc, st, op);
@@ -169,6 +177,38 @@ static void lin_chunk(void *ctx, int chunk, int tid)
             }
         }
     }
+}
+
+static void lin_chunk(void *ctx, int chunk, int tid)
+{
+    const lin_job *j = ctx;
+    lin_block(j, chunk / j->n_ob, chunk % j->n_ob, tid);
+}
+
+/* Several linear jobs (the experts of a layer) in one pass over the pool.
+ * The experts' rows (2N in all) sit one after another in the hid buffer. */
+typedef char fxf_check_hid[HW_TOPK * HW_N * HW_EH <= HW_N * HW_MLP ? 1 : -1];
+#define MULTI_MAXCH 512
+typedef struct multi_job {
+    lin_job j[HW_E];
+    int n;
+    uint8_t cx[MULTI_MAXCH], crb[MULTI_MAXCH], cob[MULTI_MAXCH];
+} multi_job;
+
+static void multi_chunk(void *ctx, int c, int tid)
+{
+    const multi_job *m = ctx;
+    lin_block(&m->j[m->cx[c]], m->crb[c], m->cob[c], tid);
+}
+
+static void multi_add(multi_job *m, int x, const lin_job *j)
+{
+    m->j[x] = *j;
+    for (int rb = 0; rb < j->n_rb; rb++)
+        for (int ob = 0; ob < j->n_ob; ob++) {
+            m->cx[m->n] = (uint8_t)x; m->crb[m->n] = (uint8_t)rb; m->cob[m->n] = (uint8_t)ob;
+            m->n++;
+        }
 }
 
 static void linear(fxf *e, const fm_t *in, const wt_t *w, const int32_t *wmax, const int16_t *bias, int bias_f,
@@ -190,6 +230,7 @@ static void embed_chunk(void *ctx, int chunk, int tid)
     hw_stats *st = &e->tst[tid];
     const int p0 = chunk * EMB_PB, p1 = p0 + EMB_PB;   /* 128 patches, 16 chunks */
     int16_t *xh = e->xh + (size_t)tid * LIN_RB * HW_PATCH_K, *xl = e->xl + (size_t)tid * LIN_RB * HW_PATCH_K;
+    uint32_t *sums = e->sums + (size_t)tid * LIN_RB * HW_MAX_OUT;
     for (int p = p0; p < p1; p++) {   /* the patch as a row: (c, ky, kx), pixels in xl */
         const int py = p / HW_GRID_W, px = p % HW_GRID_W;
         int16_t *h = xh + (size_t)(p - p0) * HW_PATCH_K, *l = xl + (size_t)(p - p0) * HW_PATCH_K;
@@ -202,13 +243,13 @@ static void embed_chunk(void *ctx, int chunk, int tid)
                 }
     }
     e->k->dot(xh, xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, PIX_F + PW_F - FM_F,
-              e->sums + (size_t)p0 * HW_MAX_OUT, HW_MAX_OUT, 0, p1 - p0, 0, HW_D);
+              sums, HW_MAX_OUT, 0, p1 - p0, 0, HW_D);
     for (int p = p0; p < p1; p++)
         for (int d = 0; d < HW_D; d++) {
             /* |sum| <= 768 * 255 * 2^15 / 4 + |bias| < 2^31: the exact sum is
              * the sum modulo 2^32 read as signed */
             const int64_t acc = (int64_t)e->w->patch_b[d] * (1 << (FM_F - B5_F)) +
-                                (int32_t)e->sums[(size_t)p * HW_MAX_OUT + d];
+                                (int32_t)sums[(size_t)(p - p0) * HW_MAX_OUT + d];
             fm_t tok = st_store(acc, st, HW_OP_EMBED);
             e->x[p + 1][d] = st_store((int64_t)tok + e->w->pos[p + 1][d], st, HW_OP_EMBED);
         }
@@ -404,17 +445,39 @@ static void moe(fxf *e, int ml, int task, hw_stats *st)
  * accumulation's wrap counts), on e->h and e->queue_*, into e->moe. */
 static void experts(fxf *e, int ml, hw_stats *st)
 {
-    memset(e->moe, 0, sizeof(fm_t) * HW_N * HW_D);
+    static const int ob1 = (HW_EH + LIN_OB - 1) / LIN_OB, ob2 = (HW_D + LIN_OB - 1) / LIN_OB;
+    multi_job *m1 = &e->mj[0], *m2 = &e->mj[1];
+    int off[HW_E], rows = 0;
+    m1->n = m2->n = 0;
+    /* fc1 (+GELU) of every used expert in one pass: expert x's rows at
+     * hid[off[x]..] ([2N][EH] fits the [N][MLP] buffer) */
     for (int x = 0; x < HW_E; x++) {
-        const int len = e->queue_len[x];
+        const int len = e->queue_len[x], nrb = (len + LIN_RB - 1) / LIN_RB;
         st->queue_len[ml][x] = len;
+        off[x] = rows;
         if (!len) continue;
-        linear(e, &e->h[0][0], &e->w->exp1_w[ml][x][0][0], e->exp1_wmax[ml][x], e->w->exp1_b[ml][x], B5_F,
-               &e->hid[0][0], len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU, e->queue_tok[x], NULL, HW_OP_EXPERT1);
-        linear(e, &e->hid[0][0], &e->w->exp2_w[ml][x][0][0], e->exp2_wmax[ml][x], e->w->exp2_b[ml][x], B5_F,
-               &e->moe[0][0], len, HW_EH, HW_D, LIN_SCALE_ACC, e->queue_tok[x], e->queue_g[x], HW_OP_EXPERT2);
+        lin_job j1 = {e, &e->h[0][0], &e->w->exp1_w[ml][x][0][0], e->exp1_wmax[ml][x], e->w->exp1_b[ml][x], B5_F,
+                      len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU, HW_OP_EXPERT1, nrb, ob1, e->queue_tok[x], NULL,
+                      &e->hid[0][0] + (size_t)rows * HW_EH};
+        lin_job j2 = {e, &e->hid[0][0] + (size_t)rows * HW_EH, &e->w->exp2_w[ml][x][0][0], e->exp2_wmax[ml][x],
+                      e->w->exp2_b[ml][x], B5_F, len, HW_EH, HW_D, LIN_SCALE_OUT, HW_OP_EXPERT2, nrb, ob2, NULL,
+                      e->queue_g[x], e->scb + (size_t)rows * HW_D};
+        multi_add(m1, x, &j1);
+        multi_add(m2, x, &j2);
         st->expert_weight_reads[ml][x] += 2u * HW_EH * HW_D;
+        rows += len;
     }
+    if (m1->n) em_pool_run(e->pool, multi_chunk, m1, m1->n);
+    if (m2->n) em_pool_run(e->pool, multi_chunk, m2, m2->n);
+    /* accumulation in the hardware's order (experts ascending): the wrap
+     * count of a sum depends on which addend came first */
+    memset(e->moe, 0, sizeof(fm_t) * HW_N * HW_D);
+    for (int x = 0; x < HW_E; x++)
+        for (int r = 0; r < e->queue_len[x]; r++) {
+            fm_t *dst = e->moe[e->queue_tok[x][r]];
+            const fm_t *sc = e->scb + (size_t)(off[x] + r) * HW_D;
+            for (int o = 0; o < HW_D; o++) dst[o] = st_store((int64_t)dst[o] + sc[o], st, HW_OP_EXPERT2);
+        }
 }
 
 static void residual(fxf *e, fm_t (*y)[HW_D], hw_stats *st)
@@ -495,7 +558,7 @@ static void fxf_destroy(void *p)
     free(e->exp1_wmax); free(e->exp2_wmax);
     free(e->x); free(e->h); free(e->qkv); free(e->attn); free(e->y); free(e->hid); free(e->moe);
     free(e->xh); free(e->xl); free(e->l1); free(e->safe); free(e->sums); free(e->img); free(e->route);
-    free(e->deq); free(e->tst);
+    free(e->deq); free(e->tst); free(e->scb); free(e->mj);
     free(e);
 }
 
@@ -525,14 +588,16 @@ static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err
     e->xl = calloc((size_t)e->nthr * LIN_RB * HW_PATCH_K, sizeof *e->xl);
     e->l1 = calloc((size_t)e->nthr * LIN_RB, sizeof *e->l1);
     e->safe = calloc((size_t)e->nthr * LIN_RB, 1);
-    e->sums = calloc((size_t)HW_N * HW_MAX_OUT, sizeof *e->sums);
+    e->sums = calloc((size_t)e->nthr * LIN_RB * HW_MAX_OUT, sizeof *e->sums);
     e->img = calloc(HW_IMG_C, sizeof *e->img);
     e->route = calloc(HW_NMOE, sizeof *e->route);
     e->deq = malloc((size_t)HW_N * HW_D * sizeof(float));
     e->tst = calloc((size_t)e->nthr, sizeof *e->tst);
+    e->scb = calloc((size_t)HW_TOPK * HW_N * HW_D, sizeof *e->scb);
+    e->mj = calloc(2, sizeof *e->mj);
     if (!e->pool || !e->w || !e->qkv_wmax || !e->proj_wmax || !e->fc1_wmax || !e->fc2_wmax || !e->exp1_wmax ||
         !e->exp2_wmax || !e->x || !e->h || !e->qkv || !e->attn || !e->y || !e->hid || !e->moe || !e->xh || !e->xl ||
-        !e->l1 || !e->safe || !e->sums || !e->img || !e->route || !e->deq || !e->tst) {
+        !e->l1 || !e->safe || !e->sums || !e->img || !e->route || !e->deq || !e->tst || !e->scb || !e->mj) {
         fxf_destroy(e);
         em_error(err, EM_ENOMEM, "out of memory");
         return NULL;
@@ -613,6 +678,8 @@ const hw_stats *em_fixed_fast_stats(const void *eng, int task)
     if (!e || task < 0 || task >= HW_TASKS || !e->ran[task]) return NULL;
     return &e->stats[task];
 }
+
+uint64_t em_fixed_fast_quant_wraps(const void *eng) { return ((const fxf *)eng)->quant_wraps; }
 
 const char *em_fixed_fast_isa(const void *eng) { return ((const fxf *)eng)->k->name; }
 
