@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The `edgemoe run` contract: outputs, naming, JSON, and bad input (one error
-# line, non-zero exit, no output left behind).
+# line, non-zero exit, no output left behind).  The contract does not depend on
+# the engine, so it runs on the fast one (the engines' numerics are tested
+# elsewhere); compare runs fixed against ref by definition.  The checks on
+# the shared weights print one SKIP line when ../shared is absent.
 set -u
 BUILD=${BUILD:-build}
 EM=$BUILD/edgemoe
@@ -15,7 +18,7 @@ $EM sample-image "$T/sample.png"
 check "sample-image writes a PNG" bash -c "head -c 8 '$T/sample.png' | od -An -tx1 | grep -q '89 50 4e 47'"
 
 # synthetic model, one image, one task: names used as given
-$EM run --image "$T/sample.png" --task semseg --engine ref --features "$T/f.bin" --logits "$T/l.bin" \
+$EM run --image "$T/sample.png" --task semseg --engine fast --features "$T/f.bin" --logits "$T/l.bin" \
     --routing "$T/r.bin" --out "$T/png" --json >"$T/json" 2>"$T/err"
 check "run on the synthetic model exits 0" [ $? -eq 0 ]
 check "features 129x192 float32" size_is "$T/f.bin" $((129 * 192 * 4))
@@ -28,7 +31,7 @@ import json, struct, sys
 j = json.loads(open(sys.argv[1]).readline())
 ok = all(k in j for k in ("image", "task", "engine", "timings", "moe"))
 ok &= all(k in j["timings"] for k in ("backbone_ms", "head_ms", "total_ms"))
-ok &= j["task"] == "semseg" and j["engine"] == "ref" and len(j["moe"]) == 6
+ok &= j["task"] == "semseg" and j["engine"] == "fast" and len(j["moe"]) == 6
 r = open(sys.argv[2], "rb").read()
 ids = struct.unpack("<%di" % (len(r) // 4), r)
 for li, layer in enumerate(j["moe"]):
@@ -39,9 +42,14 @@ for li, layer in enumerate(j["moe"]):
 print(("PASS" if ok else "FAIL") + ": JSON has image/task/engine/timings and per-layer expert counts matching --routing")
 PY
 
+have_shared=0
+if [ -f "$SHARED/image.float32.bin" ] && [ -f "$SHARED/l1_htoh4_weight.float32.bin" ]; then have_shared=1
+else echo "SKIP: cli: no shared weights in $SHARED: two images x two tasks, convert and compare not checked"; fi
+
+if [ $have_shared = 1 ]; then
 # both tasks, two images (one PNG, one raw): names get .<stem>.<task>
 cp "$SHARED/image.float32.bin" "$T/shared.float32.bin"
-$EM run --model "$SHARED" --image "$T/sample.png" --image "$T/shared.float32.bin" --task all --engine ref \
+$EM run --model "$SHARED" --image "$T/sample.png" --image "$T/shared.float32.bin" --task all --engine fast \
     --features "$T/feat.bin" --out "$T/png2" --json >"$T/json2" 2>"$T/err2"
 check "two images x two tasks exit 0" [ $? -eq 0 ]
 for s in sample shared; do for t in semseg depth; do
@@ -50,20 +58,22 @@ done; done
 check "depth colour + 16-bit PNG" test -s "$T/png2/shared_depth.png" -a -s "$T/png2/shared_depth16.png"
 check "four JSON lines" [ "$(wc -l <"$T/json2")" -eq 4 ]
 check "16-bit depth PNG is 16-bit grey" bash -c "file '$T/png2/shared_depth16.png' 2>/dev/null | grep -q '16-bit' || od -An -tx1 -j24 -N2 '$T/png2/shared_depth16.png' | grep -q '10 00'"
+fi
 
 # a directory of images
 mkdir -p "$T/dir"; cp "$T/sample.png" "$T/dir/a.png"; cp "$T/sample.png" "$T/dir/b.png"; echo x >"$T/dir/notes.txt"
-$EM run --image "$T/dir" --task depth --engine ref --routing "$T/rr.bin" 2>"$T/err3"
+$EM run --image "$T/dir" --task depth --engine fast --routing "$T/rr.bin" 2>"$T/err3"
 check "directory: one routing file per image" test -s "$T/rr.a.depth.bin" -a -s "$T/rr.b.depth.bin"
 check "directory: images/s reported" grep -q "images/s" "$T/err3"
 check "no progress bar when stderr is not a terminal" bash -c "! grep -q '\[#' '$T/err3'"
-script -qec "$EM run --image '$T/dir' --task depth --engine ref" /dev/null >"$T/tty" 2>&1
+script -qec "$EM run --image '$T/dir' --task depth --engine fast" /dev/null >"$T/tty" 2>&1
 check "progress bar when stderr is a terminal" grep -q '\[##############################\] 2/2' "$T/tty"
 
+if [ $have_shared = 1 ]; then
 # convert: the Edge-MoE directory and its safetensors give bit-identical results
 $EM convert "$SHARED" "$T/m.safetensors" 2>/dev/null
 check "convert writes a safetensors file" test -s "$T/m.safetensors"
-$EM run --model "$T/m.safetensors" --image "$T/shared.float32.bin" --task depth --engine ref --features "$T/fs.bin" 2>/dev/null
+$EM run --model "$T/m.safetensors" --image "$T/shared.float32.bin" --task depth --engine fast --features "$T/fs.bin" 2>/dev/null
 check "safetensors model gives the directory's features bit for bit" cmp -s "$T/fs.bin" "$T/feat.shared.depth.bin"
 expect_error "convert to an unwritable place" "cannot" $EM convert "$SHARED" /nonexistent/dir/m.safetensors
 
@@ -76,6 +86,7 @@ st = {s["stage"]: s for s in j["stages"]}
 ok = len(j["stages"]) == 13 and st["block11"]["mse"] <= 3e-2 and j["routing"]["agree"] >= 0.97
 print(("PASS" if ok else "FAIL") + ": compare --json: 13 stages, block11 mse %.3g, routing %.4f" % (st["block11"]["mse"], j["routing"]["agree"]))
 PY
+fi
 expect_error "compare: unknown task" "unknown task" $EM compare --image "$T/sample.png" --task normals
 
 # bad input: one line, non-zero, nothing written
@@ -86,7 +97,7 @@ expect_error "truncated PNG" "trunc.png" $EM run --image "$T/sample.png" --image
 check "truncated PNG leaves no output" empty_dir "$T/o"
 printf '\xff\xd8\xff\xe0\x00\x10JFIF' >"$T/trunc.jpg"
 expect_error "truncated JPEG" "trunc.jpg" $EM run --image "$T/trunc.jpg" --engine ref --features "$T/o/f.bin"
-head -c 1000 "$SHARED/image.float32.bin" >"$T/short.bin"
+head -c 1000 /dev/zero >"$T/short.bin"
 expect_error "raw image of the wrong size" "short.bin" $EM run --image "$T/short.bin" --engine ref --features "$T/o/f.bin"
 expect_error "missing image" "nope.png" $EM run --image "$T/nope.png" --engine ref
 expect_error "unknown task" "unknown task 'normals'" $EM run --image "$T/sample.png" --task normals
