@@ -9,7 +9,7 @@
  *    (the original hangs there), runs and routes every token twice;
  *  - per MoE layer, each used expert's weights are read from DRAM exactly
  *    once and unused experts never;
- *  - the session API gives the same features with --engine fixed. */
+ *  - the session API gives the same features with --engine hw. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
