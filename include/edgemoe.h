@@ -231,6 +231,22 @@ void em_session_free(em_session *s);
 int em_session_run(em_session *s, const float *image, unsigned task_mask, em_err *err);
 const em_task_output *em_session_output(const em_session *s, int task);
 
+/* Counters of the fixed-point datapath (fixed and hw sessions): per op of
+ * the accelerator, values stored and values that wrapped on store, for the
+ * last run of a task; and the weights that wrapped when the float model was
+ * quantised (once, when the session was made). */
+#define EM_STATS_MAX_OPS 32
+typedef struct {
+    int n_ops;
+    const char *op_name[EM_STATS_MAX_OPS]; /* "embed", "qkv", ... (static strings) */
+    uint64_t wraps[EM_STATS_MAX_OPS];
+    uint64_t stores[EM_STATS_MAX_OPS];
+    uint64_t weight_quant_wraps;
+} em_engine_stats;
+/* Fills out for task's last run on s: EM_EARG for a ref or fast session or a
+ * task not run yet. */
+int em_session_stats(const em_session *s, int task, em_engine_stats *out, em_err *err);
+
 /* ---- images ---- */
 /* Loads PNG, JPEG or raw float32 ([c][h][w]) and returns a [c][h][w] float
  * image at the model size: PNG/JPEG are resized (see docs) and each pixel v

@@ -1,13 +1,13 @@
-/* em_compare: runs the reference and the fixed engines on one image and task
- * and measures, stage by stage (patch embed, each block), how far the
- * fixed-point datapath is from the float model; plus routing agreement and
- * the accelerator's wrap counters per op. */
+/* em_compare: runs a reference and a fixed session on one image and task,
+ * through the public API only (stages by the trace callback, wrap counters by
+ * em_session_stats), and measures stage by stage (patch embed, each block)
+ * how far the fixed-point datapath is from the float model; plus routing
+ * agreement and the accelerator's wrap counters per op. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "engine/compare.h"
-#include "engine/fixed.h"
 
 typedef struct {
     int task;
@@ -38,43 +38,24 @@ static void log_free(stage_log *lg)
     for (int i = 0; i < lg->n_stages; i++) free(lg->data[i]);
 }
 
-typedef struct {
-    em_task_output out[EM_MAX_TASKS];
-    void *block;
-} outputs;
-
-static int outputs_alloc(outputs *o, const em_config *c, int task)
-{
-    size_t N = c->n_tok, D = c->dim, Lm = em_n_moe_layers(c), K = c->top_k, E = c->n_experts;
-    memset(o, 0, sizeof *o);
-    o->block = calloc(N * D + 2 * Lm * N * K + Lm * E, 4);
-    if (!o->block) return -1;
-    float *p = o->block;
-    o->out[task].features = p; p += N * D;
-    o->out[task].routing = (int32_t *)p; p += Lm * N * K;
-    o->out[task].gate_prob = p; p += Lm * N * K;
-    o->out[task].expert_tokens = (int32_t *)p;
-    return 0;
-}
-
-static int run_engine(const em_engine_ops *ops, const em_model *m, const float *image, int task,
-                      stage_log *lg, outputs *o, void **eng_out, double *ms, em_err *err)
+/* One session of kind k on m, backbone only, one thread, its stages logged
+ * into lg; runs image for task. */
+static em_session *run_session(const em_model *m, em_engine_kind k, const float *image, int task,
+                               stage_log *lg, em_err *err)
 {
     em_session_opts opts;
     memset(&opts, 0, sizeof opts);
+    opts.engine = k;
     opts.threads = 1;
     opts.skip_head = 1;
     opts.trace = collect;
     opts.trace_user = lg;
-    void *eng = ops->create(m, &opts, err);
-    if (!eng) return EM_EARG;
-    double t0 = em_now_ms();
-    int rc = ops->backbone(eng, image, 1u << task, o->out, err);
-    *ms = em_now_ms() - t0;
-    if (rc) { ops->destroy(eng); return rc; }
-    if (lg->oom) { ops->destroy(eng); return em_error(err, EM_ENOMEM, "out of memory"); }
-    *eng_out = eng;
-    return EM_OK;
+    em_session *s = em_session_new(m, &opts, err);
+    if (!s) return NULL;
+    int rc = em_session_run(s, image, 1u << task, err);
+    if (!rc && lg->oom) rc = em_error(err, EM_ENOMEM, "out of memory");
+    if (rc) { em_session_free(s); return NULL; }
+    return s;
 }
 
 int em_compare(const em_model *m, const float *image, int task, em_compare_result *r, em_err *err)
@@ -87,15 +68,12 @@ int em_compare(const em_model *m, const float *image, int task, em_compare_resul
     memset(&lr, 0, sizeof lr); memset(&lf, 0, sizeof lf);
     lr.n = lf.n = (size_t)c->n_tok * c->dim;
     lr.task = lf.task = task;
-    outputs orf, ofx;
-    void *eref = NULL, *efix = NULL;
     int rc = EM_OK;
-    if (outputs_alloc(&orf, c, task) || outputs_alloc(&ofx, c, task)) {
-        free(orf.block);
-        return em_error(err, EM_ENOMEM, "out of memory");
-    }
-    rc = run_engine(&em_engine_fixed, m, image, task, &lf, &ofx, &efix, &r->fixed_ms, err);
-    if (!rc) rc = run_engine(&em_engine_ref, m, image, task, &lr, &orf, &eref, &r->ref_ms, err);
+    em_session *sref = NULL, *sfix = run_session(m, EM_ENGINE_FIXED, image, task, &lf, err);
+    if (sfix) sref = run_session(m, EM_ENGINE_REF, image, task, &lr, err);
+    if (!sfix || !sref) rc = EM_EARG;
+    em_engine_stats st;
+    if (!rc) rc = em_session_stats(sfix, task, &st, err);
     if (!rc) {
         /* stages present in both logs, in the fixed engine's order */
         for (int i = 0; i < lf.n_stages; i++) {
@@ -112,24 +90,25 @@ int em_compare(const em_model *m, const float *image, int task, em_compare_resul
             }
             r->mse[s] = se / lf.n; r->mae[s] = ae / lf.n; r->max_abs[s] = mx; r->ref_rms[s] = sqrt(rr / lf.n);
         }
+        const em_task_output *oref = em_session_output(sref, task), *ofix = em_session_output(sfix, task);
         size_t nr = (size_t)em_n_moe_layers(c) * c->n_tok * c->top_k;
         for (size_t k = 0; k < nr; k++)
-            r->routing_match += orf.out[task].routing[k] == ofx.out[task].routing[k];
+            r->routing_match += oref->routing[k] == ofix->routing[k];
         r->routing_total = (int)nr;
         r->routing_agree = nr ? (double)r->routing_match / nr : 1.0;
-        const hw_stats *st = em_fixed_stats(efix, task);
-        r->n_ops = HW_N_OPS;
-        for (int op = 0; op < HW_N_OPS; op++) {
-            r->op_name[op] = hw_op_names[op];
-            r->wraps[op] = st ? st->wraps[op] : 0;
-            r->stores[op] = st ? st->stores[op] : 0;
+        r->n_ops = st.n_ops < EM_CMP_MAX_OPS ? st.n_ops : EM_CMP_MAX_OPS;
+        for (int op = 0; op < r->n_ops; op++) {
+            r->op_name[op] = st.op_name[op];
+            r->wraps[op] = st.wraps[op];
+            r->stores[op] = st.stores[op];
         }
-        r->weight_quant_wraps = em_fixed_quant_wraps(efix);
+        r->weight_quant_wraps = st.weight_quant_wraps;
+        r->ref_ms = oref->backbone_ms;
+        r->fixed_ms = ofix->backbone_ms;
     }
-    if (eref) em_engine_ref.destroy(eref);
-    if (efix) em_engine_fixed.destroy(efix);
+    em_session_free(sref);
+    em_session_free(sfix);
     log_free(&lr); log_free(&lf);
-    free(orf.block); free(ofx.block);
     return rc;
 }
 

@@ -13,6 +13,8 @@ const hw_stats *em_fixed_fast_stats(const void *eng, int task);
  * writes the summed expert outputs to moe_out and adds counters to st. */
 void em_fixed_fast_experts(void *eng, int ml, const fm_t h[HW_N][HW_D], const int32_t tok[HW_E][HW_N],
                            const fm_t g[HW_E][HW_N], const int32_t len[HW_E], fm_t moe_out[HW_N][HW_D], hw_stats *st);
+/* Weight values that wrapped when the float model was quantised. */
+uint64_t em_fixed_fast_quant_wraps(const void *eng);
 /* Kernel set in use: "c", "gvec" or "avx2". */
 const char *em_fixed_fast_isa(const void *eng);
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine/engine.h"
+#include "engine/fixed.h"
+#include "engine/fixed_fast.h"
 
 struct em_session {
     const em_model *m;
@@ -115,4 +117,22 @@ int em_session_run(em_session *s, const float *image, unsigned mask, em_err *err
 
 const em_task_output *em_session_output(const em_session *s, int task) {
     return (task >= 0 && task < s->m->cfg.n_tasks) ? &s->out[task] : NULL;
+}
+
+int em_session_stats(const em_session *s, int task, em_engine_stats *out, em_err *err) {
+    const hw_stats *st = NULL;
+    uint64_t qw = 0;
+    if (s->opts.engine == EM_ENGINE_FIXED) { st = em_fixed_fast_stats(s->eng, task); qw = em_fixed_fast_quant_wraps(s->eng); }
+    else if (s->opts.engine == EM_ENGINE_HW) { st = em_fixed_stats(s->eng, task); qw = em_fixed_quant_wraps(s->eng); }
+    else return em_error(err, EM_EARG, "the %s engine keeps no datapath counters (fixed and hw do)", em_engine_name(s->opts.engine));
+    if (!st) return em_error(err, EM_EARG, "task %d has not run on this session", task);
+    memset(out, 0, sizeof *out);
+    out->n_ops = HW_N_OPS < EM_STATS_MAX_OPS ? HW_N_OPS : EM_STATS_MAX_OPS;
+    for (int op = 0; op < out->n_ops; op++) {
+        out->op_name[op] = hw_op_names[op];
+        out->wraps[op] = st->wraps[op];
+        out->stores[op] = st->stores[op];
+    }
+    out->weight_quant_wraps = qw;
+    return EM_OK;
 }
