@@ -88,10 +88,14 @@ int em_tmp_commit(FILE *f, const char *tmp, const char *path, em_err *err) {
     int bad = ferror(f);
     int e = bad ? EIO : 0;
     if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
-    if (!bad && rename(tmp, path) != 0) { bad = 1; e = errno; }
     if (bad) {
         unlink(tmp);
         return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        return em_error(err, EM_EIO, "%s: cannot rename the finished file into place (%s)", path, strerror(e));
     }
     return EM_OK;
 }

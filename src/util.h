@@ -15,6 +15,18 @@ int em_error(em_err *err, int code, const char *fmt, ...)
 
 double em_now_ms(void);  /* monotonic clock, milliseconds */
 
+/* A 32-bit integer hash finaliser (xorshift-multiply, full avalanche): the
+ * fixed "noise" of the sample image and the colours of class ids past the
+ * palette. */
+static inline uint32_t em_mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
 /* Output files are written under a temporary name next to their final path
  * and renamed into place when complete, so a failure never leaves a partial
  * file and never touches what was at the path before.  The temporary is

@@ -26,6 +26,7 @@
 #endif
 #include "engine/engine.h"
 #include "engine/fast_kern.h"
+#include "engine/ops.h"
 #include "engine/fast_threads.h"
 
 #define GEMM_MB_TILES 8 /* row tiles per GEMM chunk */
@@ -521,16 +522,10 @@ static void gate_chunk(void *ctx, int ci, int tid) {
         for (int x = 0; x < E; x++) { ex[x] = exp((double)s[x] - mx); sum += ex[x]; }
         for (int x = 0; x < E; x++) p[x] = (float)(ex[x] / sum);
         int idx[EM_MAX_TOPK];
+        em_ref_topk(p, E, K, idx);   /* the reference's rule: ties to the lower index */
         for (int k = 0; k < K; k++) {
-            int best = -1;
-            for (int x = 0; x < E; x++) {
-                int taken = 0;
-                for (int u = 0; u < k; u++) taken |= idx[u] == x;
-                if (!taken && (best < 0 || p[x] > p[best])) best = x;
-            }
-            idx[k] = best;
-            j->route[t * K + k] = best;
-            j->gprob[t * K + k] = p[best];
+            j->route[t * K + k] = idx[k];
+            j->gprob[t * K + k] = p[idx[k]];
         }
     }
 }
@@ -667,15 +662,11 @@ static void up_final_chunk(void *ctx, int oy, int tid) {
     (void)tid;
     head_job *j = ctx;
     int h = j->h, w = j->w, C = j->C, W2 = 2 * w;
-    float sy = (oy + 0.5f) * 0.5f - 0.5f;
-    if (sy < 0) sy = 0;
-    int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-    float ly = sy - (float)y0;
+    int y0, y1, x0, x1;
+    float ly, lx;
+    em_up2_coord(oy, h, &y0, &y1, &ly);
     for (int ox = 0; ox < W2; ox++) {
-        float sx = (ox + 0.5f) * 0.5f - 0.5f;
-        if (sx < 0) sx = 0;
-        int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-        float lx = sx - (float)x0;
+        em_up2_coord(ox, w, &x0, &x1, &lx);
         const float *a = j->in + ((size_t)y0 * w + x0) * C, *b = j->in + ((size_t)y0 * w + x1) * C;
         const float *cc = j->in + ((size_t)y1 * w + x0) * C, *d = j->in + ((size_t)y1 * w + x1) * C;
         for (int ch = 0; ch < C; ch++) {

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 #include "engine/fast_kern.h"
+#include "engine/ops.h"
 
 #define NR (NV * VL)
 
@@ -413,16 +414,12 @@ static void KN(wino_out)(const float *M, size_t ps, int h, int w, int c, const f
 static void KN(upsample2x)(const float *in, int h, int w, int c, float *out, int oy0, int oy1) {
     int W2 = 2 * w;
     for (int oy = oy0; oy < oy1; oy++) {
-        float sy = (oy + 0.5f) * 0.5f - 0.5f;
-        if (sy < 0) sy = 0;
-        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-        float ly = sy - (float)y0;
+        int y0, y1, x0, x1;
+        float ly, lx;
+        em_up2_coord(oy, h, &y0, &y1, &ly);
         vf wy0 = VSET1(1.0f - ly), wy1 = VSET1(ly);
         for (int ox = 0; ox < W2; ox++) {
-            float sx = (ox + 0.5f) * 0.5f - 0.5f;
-            if (sx < 0) sx = 0;
-            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
-            float lx = sx - (float)x0;
+            em_up2_coord(ox, w, &x0, &x1, &lx);
             vf wx0 = VSET1(1.0f - lx), wx1 = VSET1(lx);
             const float *a = in + ((size_t)y0 * w + x0) * c, *b = in + ((size_t)y0 * w + x1) * c;
             const float *e = in + ((size_t)y1 * w + x0) * c, *f = in + ((size_t)y1 * w + x1) * c;

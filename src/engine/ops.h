@@ -24,6 +24,19 @@ void em_ref_conv1x1(const float *in, int cin, int hw, const float *W, const floa
 /* eval BatchNorm then ReLU, in place on x[c][hw] */
 void em_ref_bn_relu(float *x, int c, int hw, const float *w, const float *b, const float *mean,
                     const float *var, float eps);
+/* PyTorch's bilinear align_corners=false rule for a factor of 2: output
+ * row/column dst of an input of size in reads i0 and i1 = min(i0 + 1, in - 1)
+ * with weights 1 - frac and frac.  Shared by every x2 upsampling (reference
+ * head, fast head, fast kernels), so that they agree bit for bit. */
+static inline void em_up2_coord(int dst, int in, int *i0, int *i1, float *frac) {
+    float src = (dst + 0.5f) * 0.5f - 0.5f;
+    if (src < 0) src = 0;
+    int i = (int)src;
+    if (i > in - 1) i = in - 1;
+    *i0 = i;
+    *i1 = i < in - 1 ? i + 1 : in - 1;
+    *frac = src - (float)i;
+}
 /* bilinear x2 upsample, align_corners=false: in[c][h][w] -> out[c][2h][2w] */
 void em_ref_upsample2x(const float *in, int c, int h, int w, float *out);
 #endif

@@ -115,17 +115,6 @@ void em_ref_bn_relu(float *x, int c, int hw, const float *w, const float *b, con
     }
 }
 
-/* PyTorch's align_corners=false rule for a factor of 2. */
-static void up_coord(int dst, int in, int *i0, int *i1, float *frac) {
-    float src = (dst + 0.5f) * 0.5f - 0.5f;
-    if (src < 0) src = 0;
-    int i = (int)src;
-    if (i > in - 1) i = in - 1;
-    *i0 = i;
-    *i1 = i < in - 1 ? i + 1 : in - 1;
-    *frac = src - (float)i;
-}
-
 void em_ref_upsample2x(const float *in, int c, int h, int w, float *out) {
     int H = 2 * h, W = 2 * w;
     for (int ch = 0; ch < c; ch++) {
@@ -133,10 +122,10 @@ void em_ref_upsample2x(const float *in, int c, int h, int w, float *out) {
         float *dst = out + (size_t)ch * H * W;
         for (int y = 0; y < H; y++) {
             int y0, y1; float fy;
-            up_coord(y, h, &y0, &y1, &fy);
+            em_up2_coord(y, h, &y0, &y1, &fy);
             for (int x = 0; x < W; x++) {
                 int x0, x1; float fx;
-                up_coord(x, w, &x0, &x1, &fx);
+                em_up2_coord(x, w, &x0, &x1, &fx);
                 float top = src[y0 * w + x0] * (1 - fx) + src[y0 * w + x1] * fx;
                 float bot = src[y1 * w + x0] * (1 - fx) + src[y1 * w + x1] * fx;
                 dst[y * W + x] = top * (1 - fy) + bot * fy;

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "util.h"
 #include "image/image.h"
 
 /* The first seven entries (the semseg classes of the default model) are far
@@ -26,14 +27,6 @@ static const uint8_t CLASS_PALETTE[16][3] = {
     {255, 255, 255}, /* 15 white */
 };
 
-static uint32_t mix32(uint32_t x) {
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
 
 void em_colormap_classes(const uint8_t *cls, int n, uint8_t *rgb) {
     for (int i = 0; i < n; i++) {
@@ -44,7 +37,7 @@ void em_colormap_classes(const uint8_t *cls, int n, uint8_t *rgb) {
             rgb[3 * i + 2] = CLASS_PALETTE[c][2];
         } else {
             /* Further ids: a fixed hashed colour, kept away from black. */
-            uint32_t hsh = mix32(c * 0x9e3779b9u + 1u);
+            uint32_t hsh = em_mix32(c * 0x9e3779b9u + 1u);
             rgb[3 * i + 0] = (uint8_t)(48 + (hsh & 0xff) % 208);
             rgb[3 * i + 1] = (uint8_t)(48 + ((hsh >> 8) & 0xff) % 208);
             rgb[3 * i + 2] = (uint8_t)(48 + ((hsh >> 16) & 0xff) % 208);

@@ -9,13 +9,7 @@
 #include "image/image.h"
 
 static uint32_t hash2(uint32_t x, uint32_t y) {
-    uint32_t h = x * 0x8da6b343u ^ y * 0xd8163841u ^ 0x2545f491u;
-    h ^= h >> 16;
-    h *= 0x7feb352du;
-    h ^= h >> 15;
-    h *= 0x846ca68bu;
-    h ^= h >> 16;
-    return h;
+    return em_mix32(x * 0x8da6b343u ^ y * 0xd8163841u ^ 0x2545f491u);
 }
 
 static void lerp3(float out[3], const float a[3], const float b[3], float t) {
