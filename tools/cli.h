@@ -1,10 +1,24 @@
 /* Shared by the edgemoe subcommands (tools/edgemoe.c, tools/cmd_sim.c). */
 #ifndef EM_CLI_H
 #define EM_CLI_H
+#include "edgemoe.h"
 
 /* Prints "edgemoe: <message>" on stderr, removes the files this run wrote,
  * and returns 1 (the exit status). */
 int em_cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* tools/cli.c: each reports its error through em_cli_die. */
+/* A model file or directory, or "synthetic" / NULL for the untrained
+ * synthetic model; NULL on failure (em_model_close frees it). */
+em_model *em_cli_load_model(const char *path);
+/* "name" or "all" (NULL: all) -> task bit mask; unknown: one error line
+ * listing the model's tasks, returns 1. */
+int em_cli_task_mask(const em_config *c, const char *name, unsigned *mask);
+/* s as a whole decimal integer in lo..hi, else "OPT: 'S' is not an integer
+ * in LO..HI" and 1. */
+int em_cli_int(const char *opt, const char *s, long lo, long hi, long *out);
+/* a --threads value: 0 (all cores) .. 1024 */
+int em_cli_threads(const char *opt, const char *s, int *out);
 int em_cmd_sim(int argc, char **argv);
 int em_cmd_scenes(int argc, char **argv); /* tools/cmd_scenes.c */
 int em_cmd_eval(int argc, char **argv);

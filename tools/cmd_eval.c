@@ -16,7 +16,7 @@
 
 #include "edgemoe.h"
 #include "data/dataset.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "eval/metrics.h"
 #include "cli.h"
 
@@ -67,9 +67,8 @@ static const char *engine_list(void) {
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return em_cli_die("%s: '%s' is not a number in %d..%d", opt, s, lo, hi);
+    long v;
+    if (em_cli_int(opt, s, lo, hi, &v)) return 1;
     *out = (int)v;
     return 0;
 }
@@ -167,17 +166,18 @@ int em_cmd_eval(int argc, char **argv) {
     if (em_engine_parse(a.engine, &kind_a)) return em_cli_die("unknown engine '%s' (%s)", a.engine, engine_list());
     if (a.compare && em_engine_parse(a.compare, &kind_b))
         return em_cli_die("--compare: unknown engine '%s' (%s)", a.compare, engine_list());
-    if (strcmp(a.task, "all") && strcmp(a.task, "semseg") && strcmp(a.task, "depth"))
-        return em_cli_die("unknown task '%s' (semseg, depth, all)", a.task);
 
-    /* model */
+    /* model; of the tasks asked for, semseg and depth are evaluated */
     em_err err;
-    em_model *model = em_model_open(a.model, &err); /* NULL: the default (synthetic) model */
-    if (!model) return em_cli_die("%s", err.msg);
+    em_model *model = em_cli_load_model(a.model); /* NULL: the default (synthetic) model */
+    if (!model) return 1;
     const em_model *mp = model;
     const em_config *c = &mp->cfg;
-    const int t_seg = strcmp(a.task, "depth") ? em_task_index(c, "semseg") : -1;
-    const int t_dep = strcmp(a.task, "semseg") ? em_task_index(c, "depth") : -1;
+    unsigned want = 0;
+    if (em_cli_task_mask(c, a.task, &want)) { em_model_close(model); return 1; }
+    const int i_seg = em_task_index(c, "semseg"), i_dep = em_task_index(c, "depth");
+    const int t_seg = i_seg >= 0 && (want >> i_seg & 1) ? i_seg : -1;
+    const int t_dep = i_dep >= 0 && (want >> i_dep & 1) ? i_dep : -1;
     const int C = t_seg >= 0 ? c->task_channels[t_seg] : 0;
     const size_t HW = (size_t)c->img_h * c->img_w;
     int ret = 1;

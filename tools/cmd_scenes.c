@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include "edgemoe.h"
 #include "data/npy.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 #include "cli.h"
 #include "outputs.h"
@@ -149,7 +149,8 @@ static void *worker(void *arg) {
 
 int em_cmd_scenes(int argc, char **argv) {
     const char *out = NULL, *split_name = "train";
-    uint64_t count = 100, seed = 1, start = 0, threads = 0;
+    uint64_t count = 100, seed = 1, start = 0;
+    int threads = 0;
     int w = 256, h = 128, overwrite = 0;
     for (int i = 0; i < argc; i++)  /* a drive as video: tools/cmd_video.c */
         if (!strcmp(argv[i], "--sequence")) return em_cmd_scenes_sequence(argc, argv);
@@ -168,11 +169,13 @@ int em_cmd_scenes(int argc, char **argv) {
             if (strcmp(v, "train") && strcmp(v, "val")) return em_cli_die("--split: '%s' is neither train nor val", v);
             split_name = v;
         } else if (!strcmp(o, "--count")) {
-            if (parse_u64(o, v, 10000000ull, &count)) return 1;
+            long n;
+            if (em_cli_int(o, v, 0, 10000000L, &n)) return 1;
+            count = (uint64_t)n;
             if (count == 0) return em_cli_die("--count: must be at least 1");
         } else if (!strcmp(o, "--seed")) { if (parse_u64(o, v, UINT64_MAX, &seed)) return 1; }
-        else if (!strcmp(o, "--start")) { if (parse_u64(o, v, 1000000000000ull, &start)) return 1; }
-        else if (!strcmp(o, "--threads")) { if (parse_u64(o, v, 1024, &threads)) return 1; }
+        else if (!strcmp(o, "--start")) { long k; if (em_cli_int(o, v, 0, 1000000000000L, &k)) return 1; start = (uint64_t)k; }
+        else if (!strcmp(o, "--threads")) { if (em_cli_threads(o, v, &threads)) return 1; }
         else {
             char *e1, *e2;
             long a = strtol(v, &e1, 10), b = *e1 == 'x' ? strtol(e1 + 1, &e2, 10) : 0;

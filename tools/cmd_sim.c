@@ -20,7 +20,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "sim/sim.h"
 #include "cli.h"
 #include "outputs.h"
@@ -238,9 +238,9 @@ int em_cmd_sim(int argc, char **argv)
         else if (!strcmp(o, "--cpu-w-per-thread")) { NEED(); if (parse_num(o, v, 0.01, 1000, &d)) return 1; cpu_w = d; }
         else if (!strcmp(o, "--threads")) {
             NEED();
-            if (parse_num(o, v, 1, 256, &d)) return 1;
-            if (d != (int)d) return em_cli_die("--threads: '%s' is not an integer", v);
-            threads = (int)d;
+            long t;
+            if (em_cli_int(o, v, 1, 256, &t)) return 1;
+            threads = (int)t;
         }
         else if (!strcmp(o, "--clock-mhz")) { NEED(); if (parse_num(o, v, 1, 2000, &d)) return 1; p.clock_mhz = d; }
         else if (!strcmp(o, "--attn-p")) {
@@ -270,24 +270,12 @@ int em_cmd_sim(int argc, char **argv)
     opts.skip_head = 1;
     opts.threads = 1;
 
-    em_model m;
+    em_model *mp = em_cli_load_model(model);
+    if (!mp) return 1;
+    const em_config *c = &mp->cfg;
+    unsigned mask = 1;   /* default: the first task */
+    if (task && em_cli_task_mask(c, task, &mask)) { em_model_close(mp); return 1; }
     int rc;
-    if (model && strcmp(model, "synthetic")) rc = em_model_load(&m, model, &err);
-    else {
-        em_config cfg;
-        em_config_default(&cfg);
-        rc = em_model_synthetic(&m, &cfg, EM_SYNTHETIC_SEED, &err);
-    }
-    if (rc) return em_cli_die("%s", err.msg);
-    const em_config *c = &m.cfg;
-    unsigned mask;
-    if (!task) mask = 1;
-    else if (!strcmp(task, "all")) mask = (1u << c->n_tasks) - 1;
-    else {
-        int t = em_task_index(c, task);
-        if (t < 0) { em_model_free(&m); return em_cli_die("unknown task '%s'", task); }
-        mask = 1u << t;
-    }
     rc = 1;
     float *img = malloc((size_t)c->img_c * c->img_h * c->img_w * sizeof(float));
     em_sim_result *r = malloc(sizeof *r);
@@ -295,7 +283,7 @@ int em_cmd_sim(int argc, char **argv)
     em_session *s = NULL;
     if (!img || !r) { em_cli_die("out of memory"); goto done; }
     if (em_image_load(image, c, img, &err)) { em_cli_die("%s", err.msg); goto done; }
-    s = em_session_new(&m, &opts, &err);
+    s = em_session_new(mp, &opts, &err);
     if (!s) { em_cli_die("%s", err.msg); goto done; }
     if (em_session_run(s, img, mask, &err)) { em_cli_die("%s: %s", image, err.msg); goto done; }
     for (int t = 0; t < c->n_tasks; t++) {
@@ -321,7 +309,7 @@ int em_cmd_sim(int argc, char **argv)
          * as threads x a power figure per thread (docs/sim.md) */
         double cpu_ms = 0, cpu_mj = 0;
         if (cpu) {
-            if (cpu_backbone_ms(&m, img, t, threads, 5, &cpu_ms, &err)) { em_cli_die("%s", err.msg); goto done; }
+            if (cpu_backbone_ms(mp, img, t, threads, 5, &cpu_ms, &err)) { em_cli_die("%s", err.msg); goto done; }
             cpu_mj = cpu_ms * threads * cpu_w;   /* ms x W = mJ */
         }
         if (json) {
@@ -388,6 +376,6 @@ int em_cmd_sim(int argc, char **argv)
 done:
     em_session_free(s);
     free(pts); free(img); free(r);
-    em_model_free(&m);
+    em_model_close(mp);
     return rc;
 }

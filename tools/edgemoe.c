@@ -20,7 +20,7 @@
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
 #include "engine/compare.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 #include "cli.h"
 #include "outputs.h"
@@ -249,19 +249,6 @@ static void usage(FILE *f) {
           "Without --model, a deterministic untrained synthetic model is used.\n", f);
 }
 
-static int load_model(const char *path, em_model *m) {
-    em_err err;
-    int rc;
-    if (path && strcmp(path, "synthetic")) rc = em_model_load(m, path, &err);
-    else {
-        em_config cfg;
-        em_config_default(&cfg);
-        rc = em_model_synthetic(m, &cfg, EM_SYNTHETIC_SEED, &err);
-    }
-    if (rc) return em_cli_die("%s", err.msg);
-    return 0;
-}
-
 static int run_images(int argc, char **argv, const char **image_args) {
     run_args a = {0};
     a.images = image_args;
@@ -281,10 +268,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
         else if (!strcmp(o, "--json")) a.json = 1;
         else if (!strcmp(o, "--threads")) {
             if (!has) return em_cli_die("--threads needs a value");
-            char *end;
-            long t = strtol(argv[++i], &end, 10);
-            if (*end || t < 0 || t > 1024) return em_cli_die("--threads: '%s' is not a thread count (0..1024)", argv[i]);
-            a.threads = (int)t;
+            if (em_cli_threads(o, argv[++i], &a.threads)) return 1;
         } else if (!strcmp(o, "-h") || !strcmp(o, "--help")) { usage(stdout); return 0; }
         else return em_cli_die("run: unknown option '%s' (see edgemoe --help)", o);
 #undef VAL
@@ -294,22 +278,11 @@ static int run_images(int argc, char **argv, const char **image_args) {
     if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed, hw)", a.engine);
     opts.threads = a.threads;
 
-    em_model m;
-    if (load_model(a.model, &m)) return 1;
-    const em_config *c = &m.cfg;
+    em_model *mp = em_cli_load_model(a.model);
+    if (!mp) return 1;
+    const em_config *c = &mp->cfg;
     unsigned mask = 0;
-    if (!a.task || !strcmp(a.task, "all")) mask = (1u << c->n_tasks) - 1;
-    else {
-        int t = em_task_index(c, a.task);
-        if (t < 0) {
-            char names[EM_MAX_TASKS * (EM_NAME_LEN + 2)] = "";
-            for (int k = 0; k < c->n_tasks; k++) strcat(strcat(names, c->task_name[k]), ", ");
-            em_cli_die("unknown task '%s' (this model has %sall)", a.task, names);
-            em_model_free(&m);
-            return 1;
-        }
-        mask = 1u << t;
-    }
+    if (em_cli_task_mask(c, a.task, &mask)) { em_model_close(mp); return 1; }
     int n_tasks_run = __builtin_popcount(mask);
 
     char **images = NULL;
@@ -331,7 +304,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
     for (int i = 0; i < n_img; i++) em_out_protect(images[i]);
     em_out_protect(a.model);
     if (a.out_dir && em_out_mkdir(a.out_dir, &err)) { em_cli_die("%s", err.msg); goto done; }
-    s = em_session_new(&m, &opts, &err);
+    s = em_session_new(mp, &opts, &err);
     if (!s) { em_cli_die("%s", err.msg); goto done; }
 
     /* stems made unique by suffixing the index on a clash */
@@ -375,7 +348,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
             }
             if (a.out_dir) bad = bad || write_pngs(c, t, o->logits, a.out_dir, stems[i], rgb, scratch, &err);
             if (bad) { em_cli_die("%s", err.msg); free(stems); goto done; }
-            if (a.json) print_json(c, images[i], t, a.engine, m.source, o);
+            if (a.json) print_json(c, images[i], t, a.engine, mp->source, o);
         }
         if (bar) progress(i + 1, n_img, em_now_ms() - t0);
     }
@@ -390,7 +363,7 @@ done:
     em_session_free(s);
     for (int i = 0; i < n_img; i++) free(images[i]);
     free(images); free(img); free(rgb); free(scratch);
-    em_model_free(&m);
+    em_model_close(mp);
     return rc;
 }
 
@@ -404,15 +377,15 @@ static int cmd_run(int argc, char **argv) {
 
 static int cmd_convert(int argc, char **argv) {
     if (argc != 2) return em_cli_die("usage: edgemoe convert MODEL OUT.safetensors");
-    em_model m;
     em_err err;
-    if (load_model(argv[0], &m)) return 1;
+    em_model *m = em_cli_load_model(argv[0]);
+    if (!m) return 1;
     char stage[4200];
     em_out_protect(argv[0]);
     int rc = em_out_stage(argv[1], stage, sizeof stage, &err);
-    if (!rc) rc = em_model_save_safetensors(&m, stage, &err);
+    if (!rc) rc = em_model_save_safetensors(m, stage, &err);
     if (!rc) rc = em_out_commit(&err);
-    em_model_free(&m);
+    em_model_close(m);
     if (rc) return em_cli_die("%s", err.msg);
     fprintf(stderr, "edgemoe: wrote %s\n", argv[1]);
     return 0;
@@ -445,18 +418,23 @@ static int cmd_compare(int argc, char **argv) {
         else return em_cli_die("compare: unknown option or missing value '%s'", o);
     }
     if (!image) return em_cli_die("compare: no --image given");
-    em_model m;
-    if (load_model(model, &m)) return 1;
-    int t = em_task_index(&m.cfg, task), rc = 1;
+    em_model *m = em_cli_load_model(model);
+    if (!m) return 1;
+    unsigned mask = 0;
+    if (em_cli_task_mask(&m->cfg, task, &mask) || (mask & (mask - 1))) {
+        if (mask & (mask - 1)) em_cli_die("compare: one task, not '%s'", task);
+        em_model_close(m);
+        return 1;
+    }
+    int t = __builtin_ctz(mask), rc = 1;
     em_err err;
-    float *img = malloc((size_t)m.cfg.img_c * m.cfg.img_h * m.cfg.img_w * sizeof(float));
+    float *img = malloc((size_t)m->cfg.img_c * m->cfg.img_h * m->cfg.img_w * sizeof(float));
     em_compare_result *r = calloc(1, sizeof *r);
-    if (t < 0) em_cli_die("unknown task '%s'", task);
-    else if (!img || !r) em_cli_die("out of memory");
-    else if (em_image_load(image, &m.cfg, img, &err) || em_compare(&m, img, t, r, &err)) em_cli_die("%s", err.msg);
+    if (!img || !r) em_cli_die("out of memory");
+    else if (em_image_load(image, &m->cfg, img, &err) || em_compare(m, img, t, r, &err)) em_cli_die("%s", err.msg);
     else { em_compare_fprint(stdout, r, json); rc = 0; }
     free(img); free(r);
-    em_model_free(&m);
+    em_model_close(m);
     return rc;
 }
 

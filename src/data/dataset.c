@@ -10,7 +10,7 @@
 
 #include "data/dataset.h"
 #include "data/npy.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 
 static int is_dir(const char *p) {

@@ -4,6 +4,7 @@
 #define EM_ENGINE_H
 #include "edgemoe.h"
 #include "util.h"
+#include "heads/heads.h"
 
 typedef struct {
     const char *name;
@@ -23,11 +24,7 @@ extern const em_engine_ops em_engine_fast;   /* src/engine/fast.c (docs/fast.md)
 extern const em_engine_ops em_engine_fixed;  /* src/engine/fixed.c: src/hw, `--engine hw` (docs/fixed.md) */
 extern const em_engine_ops em_engine_fixed_fast; /* src/engine/fixed_fast.c: the fast twin, `--engine fixed` (docs/fixed.md) */
 
-/* Shared float head (src/heads/head.c): features [N][D] -> logits [C][H][W].
- * scratch: em_head_scratch_floats(cfg) floats. */
-size_t em_head_scratch_floats(const em_config *c);
-void em_head_ref(const em_model *m, int task, const float *features, float *logits,
-                 float *scratch, em_trace_fn trace, void *trace_user);
+/* Shared float head: src/heads/heads.h */
 
 /* The block schedule of a float engine (src/engine/backbone.c): the steps
  * act on the engine's residual stream x [N][D]; prefix [N][D] holds x after

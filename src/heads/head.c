@@ -3,7 +3,8 @@
  * three) -> conv1x1 -> x2 -> [C][H][W]. */
 #include <stdio.h>
 #include <string.h>
-#include "engine/engine.h"
+#include "util.h"
+#include "heads/heads.h"
 #include "engine/ops.h"
 
 /* Largest feature map of the head: the last 3x3 conv's output. */

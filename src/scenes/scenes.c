@@ -2,7 +2,7 @@
  * allocation per call (world + scratch), nothing shared between calls, so
  * any number of threads may render at once. */
 #include <stdlib.h>
-#include "engine/engine.h"
+#include "util.h"
 #include "scenes/scene.h"
 #include "scenes/smath.h"
 
