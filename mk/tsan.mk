@@ -1,4 +1,4 @@
-# ThreadSanitizer (issue 11, item 7): tests/test_sessions.c (four sessions on
+# ThreadSanitizer (sessions under load, docs/architecture.md): tests/test_sessions.c (four sessions on
 # four threads sharing one model) and the library built with -fsanitize=thread
 # in build-tsan/, then run; prints "P passed, F failed" like tests/run.sh.
 TSAN_BUILD := build-tsan

@@ -3,7 +3,7 @@
  *  - fidelity vs the reference engine on the shared image, both tasks:
  *    block-11 MSE <= 3e-2 and routing agreement >= 97% (the MSE limit is
  *    the largest of 102 measured (image, task) pairs, 2.49e-2, plus 20 %:
- *    docs/fixed.md#fidelity-over-many-images; SPEC 5 lands near 2.0e-3 for
+ *    docs/fixed.md#fidelity-over-many-images; docs/spec.md#5-reference-figures: the original lands near 2.0e-3 for
  *    task 0 with these stand-in experts);
  *  - a uniform (all-white) image, where one expert receives all 129 tokens
  *    (the original hangs there), runs and routes every token twice;

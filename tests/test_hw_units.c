@@ -2,7 +2,7 @@
  * linear unit in all its modes with its ping-pong weight buffers, LayerNorm,
  * the gate (top-2 defect fixed, expert queues) and the experts for every
  * queue length 0..129.  Each unit is checked bit for bit against a direct
- * model written from SPEC 2 with the primitives of hw_fixed.h (themselves
+ * model written from docs/spec.md#22-where-each-result-is-stored with the primitives of hw_fixed.h (themselves
  * checked against SystemC by tests/hw_oracle_test.sh), and against float
  * arithmetic where that is meaningful. */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* The fast fixed-point twin of the accelerator (issue 13): the same
+/* The fast fixed-point twin of the accelerator (docs/fixed.md#the-fast-twin---engine-fixed): the same
  * numbers as src/hw, bit for bit (features, routing, gate values and every
  * wrap counter), computed with integer SIMD kernels (fixed_fast_kern*.c) on
  * the thread pool of the fast engine.  src/hw stays the readable golden

@@ -1,4 +1,4 @@
-/* Edge-MoE accelerator: compile-time configuration (SPEC 1 defaults).
+/* Edge-MoE accelerator: compile-time configuration (the defaults of docs/spec.md#1-the-model).
  * Every array in src/hw is sized from these constants; the fixed engine
  * refuses a model whose em_config differs. */
 #ifndef HW_CONFIG_H

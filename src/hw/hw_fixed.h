@@ -1,4 +1,4 @@
-/* Fixed-point types and primitives of the Edge-MoE datapath (SPEC 2).
+/* Fixed-point types and primitives of the Edge-MoE datapath (docs/spec.md#21-types-and-quantisation).
  *
  * A value of type <W,I> is a W-bit two's-complement integer r meaning
  * r * 2^-(W-I); F = W - I fractional bits.  Exactly like ap_fixed with its

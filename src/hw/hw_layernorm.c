@@ -1,4 +1,4 @@
-/* LayerNorm unit (SPEC 2), per token over D = 192 values:
+/* LayerNorm unit (docs/spec.md#22-where-each-result-is-stored), per token over D = 192 values:
  *   c = fm(1/192); mean = sum fm(x_i c); msq = sum fm(x_i fm(x_i c));
  *   var = msq - fm(mean^2) + fm(1e-6); r = fm(1 / fm(sqrt(var)));
  *   y_i = fm(fm(fm(x_i - mean) r) w_i) + b_i. */

@@ -1,5 +1,5 @@
 /* Host-side quantisation (not part of the accelerator): real -> <W,F>
- * by floor(x * 2^F) then wrap to W bits, as SPEC 2 defines float -> fixed.
+ * by floor(x * 2^F) then wrap to W bits, as docs/spec.md#21-types-and-quantisation defines float -> fixed.
  * Used by the fixed engine to fill the accelerator's DRAM buffers, and by
  * the tests.  No libm. */
 #ifndef HW_QUANT_H

@@ -28,7 +28,7 @@ enum {
 
 extern const char *const hw_op_names[HW_N_OPS];
 
-/* Modelled loops (SPEC 4); units of the trip counters below. */
+/* Modelled loops (docs/spec.md#4-schedule-facts); units of the trip counters below. */
 enum {
     HW_TRIP_EMBED = 0, /* patch-embed accumulate: (channel, row, 2 patches, 8 dims) */
     HW_TRIP_LN_ACC,    /* LayerNorm accumulate, per token and 8-block */
@@ -72,8 +72,8 @@ typedef struct {
 } hw_stats;
 
 /* Loop-trip counters for the performance model's cross-check (src/sim,
- * tests/test_sim_trips.c).  HW_TRIP(st, op, loop) in the body of a loop
- * counts one iteration of the modelled pipelined loop `loop` (SPEC 4);
+ * tests/check_sim_trips.c).  HW_TRIP(st, op, loop) in the body of a loop
+ * counts one iteration of the modelled pipelined loop `loop` (docs/spec.md#4-schedule-facts);
  * HW_TRIP_N adds n of them where one C loop body stands for several.
  * Both compile to nothing unless HW_COUNT_TRIPS is defined, so the
  * datapath build is unchanged (the array above stays zero). */

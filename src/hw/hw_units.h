@@ -72,7 +72,7 @@ void hw_linear(const fm_t *in, const wt_t *w, const int16_t *bias, int bias_f,
                fm_t *out, int n_rows, int in_dim, int out_dim, int mode,
                const int32_t *list, const fm_t *scale, hw_stats *st, int op);
 
-/* Online softmax update (SPEC 2), shared by attention and the gate. */
+/* Online softmax update (docs/spec.md#32-idea-2-single-pass-softmax), shared by attention and the gate. */
 void hw_softmax_update(fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op);
 
 /* QK^T with the online softmax, query groups of ATTN_P; then A.V. */
