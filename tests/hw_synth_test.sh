@@ -17,12 +17,14 @@ else "$BUILD/edgemoe" sample-image "$T/sample.png" >/dev/null; image="$T/sample.
 /usr/bin/python3 -c "import numpy as np; np.full((3,128,256), 255/256, np.float32).tofile('$T/white.bin')"
 rc=0
 for img in "$image" "$T/white.bin"; do
+    # the simulation build, both tasks in one run (the shared prefix once)
+    "$BUILD/edgemoe" run --engine hw "${model[@]}" --image "$img" --task all \
+        --features "$T/f.bin" --routing "$T/r.bin" >/dev/null 2>&1 || { echo "FAIL: hw_synth: simulation run failed"; rc=1; continue; }
+    stem=$(basename "$img"); stem=${stem%%.*}
     for task in 0 1; do
         tname=$([ $task = 0 ] && echo semseg || echo depth)
-        "$BUILD/edgemoe" run --engine hw "${model[@]}" --image "$img" --task $tname \
-            --features "$T/f.bin" --routing "$T/r.bin" >/dev/null || { echo "FAIL: hw_synth: simulation run failed"; rc=1; continue; }
         echo "-- $(basename "$img"), task $tname"
-        "$bin" "$mname" "$img" $task "$T/f.bin" "$T/r.bin" || rc=1
+        "$bin" "$mname" "$img" $task "$T/f.$stem.$tname.bin" "$T/r.$stem.$tname.bin" || rc=1
     done
 done
 exit $rc
