@@ -27,5 +27,10 @@ def skip(reason):
     print("SKIP: %s" % reason, flush=True)
 
 
+def failures():
+    """FAIL lines printed so far."""
+    return _failed[0]
+
+
 def done():
     sys.exit(1 if _failed[0] else 0)

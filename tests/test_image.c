@@ -40,23 +40,10 @@ static void write_bytes(const char *path, const void *p, size_t n) {
     fclose(f);
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (fread(p, 1, (size_t)sz, f) != (size_t)sz) { free(p); fclose(f); return NULL; }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 /* Copies the first n bytes of src into dst (a truncated file). */
 static void cut_file(const char *src, const char *dst, long n) {
     size_t len;
-    uint8_t *p = slurp(src, &len);
+    uint8_t *p = tu_read_file(src, &len);
     if (!p) { fprintf(stderr, "cannot read %s\n", src); exit(2); }
     if (n < 0) n = (long)len + n;
     write_bytes(dst, p, (size_t)n);
@@ -354,9 +341,9 @@ static void test_jpeg(void) {
 
     /* format comes from the magic bytes, not the extension */
     {
-        size_t n; uint8_t *p = slurp(tpath("solid.jpg"), &n);
+        size_t n; uint8_t *p = tu_read_file(tpath("solid.jpg"), &n);
         write_bytes(tpath("really_a_jpeg.png"), p, n); free(p);
-        p = slurp(tpath("rgb8.png"), &n);
+        p = tu_read_file(tpath("rgb8.png"), &n);
         write_bytes(tpath("really_a_png.jpg"), p, n); free(p);
     }
     rc = em_image_decode(tpath("really_a_jpeg.png"), &im, &e);
@@ -396,7 +383,7 @@ static void test_truncated_and_corrupt(void) {
     em_png_write_rgb8(tpath("noise.png"), rgb, w, h, &e);
     write_jpeg(tpath("noise.jpg"), w, h, 3, rgb, 90);
     size_t npng, njpg;
-    uint8_t *png = slurp(tpath("noise.png"), &npng), *jpg = slurp(tpath("noise.jpg"), &njpg);
+    uint8_t *png = tu_read_file(tpath("noise.png"), &npng), *jpg = tu_read_file(tpath("noise.jpg"), &njpg);
 
     cut_file(tpath("noise.png"), tpath("cut_half.png"), (long)npng / 2);
     cut_file(tpath("noise.png"), tpath("cut_sig.png"), 8);

@@ -48,18 +48,13 @@ CONVERT = os.path.join(ROOT, "tools", "m3vit_convert.py")
 # float engines that must run any consistent config (docs/fast.md); the
 # fixed engine is built for one config and refuses others by design
 ENGINES = ("ref", "fast")
-failures = 0
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyharness as ph  # noqa: E402  (tests/pyharness.py: the PASS/FAIL lines)
 
 
 def check(cond, msg):
-    global failures
-    if cond:
-        print("PASS: " + msg)
-    else:
-        failures += 1
-        print("FAIL: " + msg)
-    sys.stdout.flush()
-    return cond
+    return ph.check(msg, bool(cond))
 
 
 def convert(args):
@@ -526,7 +521,7 @@ def main():
         if not HAVE_TORCH:
             print("SKIP: torch not importable (%s): PyTorch checkpoints, torch comparison and edgemoe runs "
                   "not tested; install python3-torch" % TORCH_ERR)
-            return 1 if failures else 0
+            return 1 if ph.failures() else 0
         test_pure_reader_matches_torch(tmp)
         model, single, ranks2 = test_default_config(tmp)
         test_shared_weights(tmp)
@@ -536,7 +531,7 @@ def main():
         test_other_configs(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if ph.failures() else 0
 
 
 if __name__ == "__main__":

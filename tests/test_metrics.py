@@ -19,18 +19,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
 CHECK = os.path.join(ROOT, BUILD, "tests", "check_metrics")
 C = 7
-failures = 0
 tmp = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyharness as ph  # noqa: E402  (tests/pyharness.py: the PASS/FAIL lines)
 
 
 def check(cond, msg):
-    global failures
-    if cond:
-        print("PASS: " + msg)
-    else:
-        failures += 1
-        print("FAIL: " + msg)
-    sys.stdout.flush()
+    return ph.check(msg, bool(cond))
 
 
 # ---- numpy reference, from the definitions ----
@@ -224,4 +220,4 @@ def main():
 
 
 main()
-sys.exit(1 if failures else 0)
+sys.exit(1 if ph.failures() else 0)

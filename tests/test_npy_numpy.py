@@ -22,17 +22,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
 CHECK = os.path.join(ROOT, BUILD, "tests", "check_npy")
-failures = 0
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyharness as ph  # noqa: E402  (tests/pyharness.py: the PASS/FAIL lines)
 
 
 def check(cond, msg):
-    global failures
-    if cond:
-        print("PASS: " + msg)
-    else:
-        failures += 1
-        print("FAIL: " + msg)
-    sys.stdout.flush()
+    return ph.check(msg, bool(cond))
 
 
 def run(*args):
@@ -151,4 +147,4 @@ def main():
 
 
 main()
-sys.exit(1 if failures else 0)
+sys.exit(1 if ph.failures() else 0)

@@ -34,19 +34,6 @@ static long file_size(const char *p) {
     return stat(p, &st) == 0 ? (long)st.st_size : -1;
 }
 
-static uint8_t *read_file(const char *p, size_t *n) {
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
 static int write_file(const char *p, const void *b, size_t n) {
     FILE *f = fopen(p, "wb");
     if (!f) return -1;
@@ -495,7 +482,7 @@ static void test_corrupt(void) {
     const char *good = tpath("good.safetensors"), *p = tpath("bad.safetensors");
     CHECK(em_model_save_safetensors(&m, good, &err) == 0, "save the base file (%s)", err.msg);
     size_t n = 0;
-    uint8_t *g = read_file(good, &n), *b = malloc(n + 64);
+    uint8_t *g = tu_read_file(good, &n), *b = malloc(n + 64);
     if (!g || n < 16) { CHECK(0, "read back %s", good); free(g); free(b); em_model_free(&m); return; }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | g[i];
@@ -644,7 +631,7 @@ static void test_fuzz(void) {
     const char *good = tpath("fz_good.safetensors"), *p = tpath("fz.safetensors");
     em_model_save_safetensors(&m, good, &err);
     size_t n = 0;
-    uint8_t *g = read_file(good, &n), *x = malloc(n);
+    uint8_t *g = tu_read_file(good, &n), *x = malloc(n);
     if (!g || n < 16) { CHECK(0, "read back %s", good); free(g); free(x); em_model_free(&m); return; }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | g[i];

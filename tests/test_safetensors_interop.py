@@ -23,21 +23,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
 CHECK = os.path.join(ROOT, BUILD, "tests", "check_safetensors")
 SHARED = os.environ.get("EM_SHARED_WEIGHTS", os.path.join(ROOT, "..", "shared", "m3vit-edgemoe"))
-failures = 0
 
 CONFIG_KEYS = ["img_c", "img_h", "img_w", "patch", "grid_h", "grid_w", "n_tok", "dim", "depth", "n_heads",
                "head_dim", "mlp_hidden", "n_experts", "expert_hidden", "top_k", "n_tasks", "head_ch",
                "task_name", "task_channels", "ln_eps", "bn_eps"]
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyharness as ph  # noqa: E402  (tests/pyharness.py: the PASS/FAIL lines)
+
 
 def check(cond, msg):
-    global failures
-    if cond:
-        print("PASS: " + msg)
-    else:
-        failures += 1
-        print("FAIL: " + msg)
-    sys.stdout.flush()
+    return ph.check(msg, bool(cond))
 
 
 def model_tensors(c):
@@ -250,7 +246,7 @@ def main():
         test_edgemoe_written(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if ph.failures() else 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #ifndef EM_TEST_UTIL_H
 #define EM_TEST_UTIL_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,24 @@ static inline int check_tensor(const char *label, const float *got, const float 
     return bad == 0;
 }
 
-static inline float *tu_read_floats(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb"); if (!f) return NULL;
-    fseek(f, 0, SEEK_END); long sz = ftell(f); fseek(f, 0, SEEK_SET);
-    float *p = malloc(sz > 0 ? (size_t)sz : 1);
+/* The whole file at path (malloc'd, *n bytes), or NULL if it cannot be read. */
+static inline uint8_t *tu_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long sz = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    uint8_t *p = sz >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(sz > 0 ? (size_t)sz : 1) : NULL;
     if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) { free(p); p = NULL; }
-    fclose(f); if (n) *n = (size_t)sz / 4; return p;
+    fclose(f);
+    if (n) *n = p ? (size_t)sz : 0;
+    return p;
+}
+
+/* A raw float32 file: *n floats. */
+static inline float *tu_read_floats(const char *path, size_t *n) {
+    size_t bytes = 0;
+    float *p = (float *)tu_read_file(path, &bytes);
+    if (n) *n = bytes / 4;
+    return p;
 }
 
 static inline const char *tu_shared_dir(void) {
