@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include "edgemoe.h"
 #include "data/npy.h"
-#include "engine/engine.h"
+#include "util.h"
 #include "image/image.h"
 #include "scenes/sequence.h"
 #include "video/video.h"
@@ -425,10 +425,7 @@ int em_cmd_video(int argc, char **argv) {
             a.hud_on = !strcmp(v, "on");
         } else if (!strcmp(o, "--threads")) {
             if (!has) return em_cli_die("--threads needs a value");
-            char *end;
-            long t = strtol(argv[++i], &end, 10);
-            if (!argv[i][0] || *end || t < 0 || t > 1024) return em_cli_die("--threads: '%s' is not a thread count (0..1024)", argv[i]);
-            a.threads = (int)t;
+            if (em_cli_threads(o, argv[++i], &a.threads)) return 1;
         } else if (!strcmp(o, "--depth-max")) {
             if (!has) return em_cli_die("--depth-max needs a value");
             char *end;
@@ -446,8 +443,6 @@ int em_cmd_video(int argc, char **argv) {
     em_session_opts opts = {0};
     if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (fast, fixed, ref, hw)", a.engine);
     opts.threads = a.threads;
-    if (strcmp(a.task, "all") && strcmp(a.task, "semseg") && strcmp(a.task, "depth"))
-        return em_cli_die("unknown task '%s' (semseg, depth, all)", a.task);
     const int in_std = !strcmp(a.in, "-"), out_std = !strcmp(a.out, "-");
     if (in_std && isatty(0)) return em_cli_die("video: no input: give --in FILE.y4m or pipe a YUV4MPEG2 stream in");
     if (out_std && isatty(1)) return em_cli_die("video: refusing to write video to a terminal: give --out FILE.y4m or pipe it");
@@ -466,13 +461,17 @@ int em_cmd_video(int argc, char **argv) {
     P->rd = rd;
     P->out_fd = -1;
     if (em_y4m_open(rd, fd_read, &src, &err)) { em_cli_die("%s: %s", src.name, err.msg); goto done; }
-    if (!(model = em_model_open(a.model, &err))) { em_cli_die("%s", err.msg); goto done; }
+    if (!(model = em_cli_load_model(a.model))) goto done;
     const em_config *c = &model->cfg;
     P->cfg = c;
-    P->t_seg = strcmp(a.task, "depth") ? em_task_index(c, "semseg") : -1;
-    P->t_dep = strcmp(a.task, "semseg") ? em_task_index(c, "depth") : -1;
+    unsigned want = 0;   /* of the tasks asked for, semseg and depth are shown */
+    if (em_cli_task_mask(c, a.task, &want)) goto done;
+    const int i_seg = em_task_index(c, "semseg"), i_dep = em_task_index(c, "depth");
+    P->t_seg = i_seg >= 0 && (want >> i_seg & 1) ? i_seg : -1;
+    P->t_dep = i_dep >= 0 && (want >> i_dep & 1) ? i_dep : -1;
     if (strcmp(a.task, "depth") && P->t_seg < 0) { em_cli_die("the model has no task 'semseg'"); goto done; }
     if (strcmp(a.task, "semseg") && P->t_dep < 0) { em_cli_die("the model has no task 'depth'"); goto done; }
+    if (P->t_seg < 0 && P->t_dep < 0) { em_cli_die("video shows semseg and depth, not '%s'", a.task); goto done; }
     if (P->t_seg >= 0 && (c->task_channels[P->t_seg] < 2 || c->task_channels[P->t_seg] > 16)) {
         em_cli_die("semseg task has %d classes (2..16 supported)", c->task_channels[P->t_seg]); goto done;
     }
