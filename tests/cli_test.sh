@@ -56,6 +56,10 @@ for s in sample shared; do for t in semseg depth; do
     check "features name $s.$t" size_is "$T/feat.$s.$t.bin" $((129 * 192 * 4))
 done; done
 check "depth colour + 16-bit PNG" test -s "$T/png2/shared_depth.png" -a -s "$T/png2/shared_depth16.png"
+# the panel: input | overlay + legend | depth, 3 model-size panels wide
+panel_size() { od -An -tu1 -j16 -N8 "$1" | awk '{print ($1*16777216+$2*65536+$3*256+$4) "x" ($5*16777216+$6*65536+$7*256+$8)}'; }
+check "one panel PNG per image, three panels wide ($(panel_size "$T/png2/shared_panel.png"))" \
+    bash -c "[ -s '$T/png2/shared_panel.png' ] && [ \$(ls '$T/png2' | grep -c _panel.png) -eq 2 ] && [ '$(panel_size "$T/png2/shared_panel.png" | cut -dx -f1)' = 768 ]"
 check "four JSON lines" [ "$(wc -l <"$T/json2")" -eq 4 ]
 check "16-bit depth PNG is 16-bit grey" bash -c "file '$T/png2/shared_depth16.png' 2>/dev/null | grep -q '16-bit' || od -An -tx1 -j24 -N2 '$T/png2/shared_depth16.png' | grep -q '10 00'"
 fi

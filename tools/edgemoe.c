@@ -22,6 +22,7 @@
 #include "engine/compare.h"
 #include "util.h"
 #include "image/image.h"
+#include "video/video.h"
 #include "cli.h"
 #include "outputs.h"
 
@@ -183,6 +184,45 @@ static int write_pngs(const em_config *c, int task, const float *logits, const c
     return EM_OK;
 }
 
+/* The picture a person understands at a glance: input | class overlay with
+ * its legend | depth on a fixed 0..80 m scale, and a line of facts. */
+static int write_panel(const em_config *c, em_session *s, unsigned mask, const float *img, const char *dir,
+                       const char *stem, const char *engine, const char *model, uint8_t *frame,
+                       const em_frame_layout *L, uint8_t *in_rgb, uint8_t *cls, em_err *err) {
+    const size_t HW = (size_t)c->img_h * c->img_w;
+    for (size_t i = 0; i < HW; i++)
+        for (int k = 0; k < 3; k++) {
+            float v = img[k * HW + i] * 256.0f + 0.5f;  /* the model's v/256 back to v */
+            in_rgb[3 * i + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    const uint8_t *classes = NULL;
+    const float *depth = NULL;
+    double ms = 0;
+    for (int t = 0; t < c->n_tasks; t++) {
+        if (!(mask >> t & 1)) continue;
+        const em_task_output *o = em_session_output(s, t);
+        ms += o->total_ms;
+        int C = c->task_channels[t];
+        if (C == 1 && !depth) depth = o->logits;
+        if (C > 1 && !classes) {
+            for (size_t i = 0; i < HW; i++) {
+                int best = 0;
+                for (int k = 1; k < C; k++) if (o->logits[k * HW + i] > o->logits[best * HW + i]) best = k;
+                cls[i] = (uint8_t)best;
+            }
+            classes = cls;
+        }
+    }
+    char hud[EM_HUD_LINES][EM_HUD_CHARS] = {{0}};
+    const char *mb = strrchr(model, '/');
+    snprintf(hud[0], EM_HUD_CHARS, "edgemoe  %.50s", mb ? mb + 1 : model);
+    snprintf(hud[1], EM_HUD_CHARS, "%s engine  %.1f ms", engine, ms);
+    em_frame_compose(L, in_rgb, classes, depth, (const char (*)[EM_HUD_CHARS])hud, frame);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s_panel.png", dir, stem);
+    return write_png(png_rgb8, path, frame, L->W, L->H, err);
+}
+
 static void print_json(const em_config *c, const char *image, int task, const char *engine, const char *model,
                        const em_task_output *o) {
     cJSON *j = cJSON_CreateObject();
@@ -291,6 +331,8 @@ static int run_images(int argc, char **argv, const char **image_args) {
     float *img = NULL;
     uint8_t *rgb = NULL;
     void *scratch = NULL;
+    uint8_t *frame = NULL, *in_rgb = NULL, *cls = NULL;
+    em_frame_layout layout;
     em_err err;
     if (expand_images(&a, &images, &n_img)) goto done;
     size_t img_floats = (size_t)c->img_c * c->img_h * c->img_w, HW = (size_t)c->img_h * c->img_w;
@@ -304,6 +346,14 @@ static int run_images(int argc, char **argv, const char **image_args) {
     for (int i = 0; i < n_img; i++) em_out_protect(images[i]);
     em_out_protect(a.model);
     if (a.out_dir && em_out_mkdir(a.out_dir, &err)) { em_cli_die("%s", err.msg); goto done; }
+    if (a.out_dir) {
+        if (em_frame_layout_init(&layout, EM_LAYOUT_ROW, c->img_w, c->img_h, c->task_channels[0] > 1 ? c->task_channels[0] : 0,
+                                 80.0f, &err)) { em_cli_die("%s", err.msg); goto done; }
+        frame = malloc((size_t)layout.W * layout.H * 3);
+        in_rgb = malloc(HW * 3);
+        cls = malloc(HW);
+        if (!frame || !in_rgb || !cls) { em_cli_die("out of memory"); goto done; }
+    }
     s = em_session_new(mp, &opts, &err);
     if (!s) { em_cli_die("%s", err.msg); goto done; }
 
@@ -350,6 +400,10 @@ static int run_images(int argc, char **argv, const char **image_args) {
             if (bad) { em_cli_die("%s", err.msg); free(stems); goto done; }
             if (a.json) print_json(c, images[i], t, a.engine, mp->source, o);
         }
+        if (a.out_dir && write_panel(c, s, mask, img, a.out_dir, stems[i], a.engine, mp->source, frame, &layout,
+                                     in_rgb, cls, &err)) {
+            em_cli_die("%s", err.msg); free(stems); goto done;
+        }
         if (bar) progress(i + 1, n_img, em_now_ms() - t0);
     }
     double el = em_now_ms() - t0;
@@ -362,7 +416,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
 done:
     em_session_free(s);
     for (int i = 0; i < n_img; i++) free(images[i]);
-    free(images); free(img); free(rgb); free(scratch);
+    free(images); free(img); free(rgb); free(scratch); free(frame); free(in_rgb); free(cls);
     em_model_close(mp);
     return rc;
 }
