@@ -1,8 +1,10 @@
 /* Helpers every edgemoe subcommand shares (tools/cli.h): the model, the task
  * selection and integer options, parsed and reported the same way. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "edgemoe.h"
 #include "cli.h"
 
@@ -37,4 +39,19 @@ int em_cli_threads(const char *opt, const char *s, int *out) {
     if (em_cli_int(opt, s, 0, 1024, &v)) return 1;
     *out = (int)v;
     return 0;
+}
+
+void em_cli_progress(int done, int total, double elapsed_ms) {
+    int width = 30, fill = total ? done * width / total : width;
+    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f img/s", fill, "##############################", width - fill, "",
+            done, total, elapsed_ms > 0 ? done * 1000.0 / elapsed_ms : 0.0);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+void em_cli_print_json(cJSON *j) {
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) { puts(s); free(s); }
+    fflush(stdout);
+    cJSON_Delete(j);
 }

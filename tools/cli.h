@@ -1,4 +1,4 @@
-/* Shared by the edgemoe subcommands (tools/edgemoe.c, tools/cmd_sim.c). */
+/* Shared by the edgemoe subcommands (tools/edgemoe.c, tools/cmd_*.c). */
 #ifndef EM_CLI_H
 #define EM_CLI_H
 #include "edgemoe.h"
@@ -19,6 +19,12 @@ int em_cli_task_mask(const em_config *c, const char *name, unsigned *mask);
 int em_cli_int(const char *opt, const char *s, long lo, long hi, long *out);
 /* a --threads value: 0 (all cores) .. 1024 */
 int em_cli_threads(const char *opt, const char *s, int *out);
+/* "\r[####    ] done/total  N img/s" on stderr (call only on a terminal);
+ * a newline when done == total. */
+void em_cli_progress(int done, int total, double elapsed_ms);
+/* Prints a cJSON object as one line on stdout, flushes, and deletes it. */
+struct cJSON;
+void em_cli_print_json(struct cJSON *j);
 int em_cmd_sim(int argc, char **argv);
 int em_cmd_scenes(int argc, char **argv); /* tools/cmd_scenes.c */
 int em_cmd_eval(int argc, char **argv);

@@ -101,21 +101,6 @@ static void depth_json(cJSON *parent, const char *key, const em_depth_result *r)
     cJSON_AddNumberToObject(o, "depth_pixels", (double)r->pixels);
 }
 
-static void print_json_line(cJSON *j) {
-    char *s = cJSON_PrintUnformatted(j);
-    if (s) { puts(s); free(s); }
-    fflush(stdout);
-    cJSON_Delete(j);
-}
-
-static void progress_bar(int done, int total, double elapsed_ms) {
-    int width = 30, fill = total ? done * width / total : width;
-    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f img/s", fill, "##############################", width - fill, "",
-            done, total, elapsed_ms > 0 ? done * 1000.0 / elapsed_ms : 0.0);
-    if (done == total) fputc('\n', stderr);
-    fflush(stderr);
-}
-
 /* ---- human-readable table ---- */
 static void cell(double v) {
     if (!isfinite(v)) printf(" %10s", "-");
@@ -301,8 +286,8 @@ int em_cmd_eval(int argc, char **argv) {
                 }
             }
         }
-        if (pj) print_json_line(pj);
-        if (bar) progress_bar(k + 1, n, em_now_ms() - t0);
+        if (pj) em_cli_print_json(pj);
+        if (bar) em_cli_progress(k + 1, n, em_now_ms() - t0);
     }
     const double wall_ms = em_now_ms() - t0;
 
@@ -359,7 +344,7 @@ int em_cmd_eval(int argc, char **argv) {
                 cJSON_AddNumberToObject(tj, "set_total", (double)cmp->route_set_n[t]);
             }
         }
-        print_json_line(j);
+        em_cli_print_json(j);
     } else {
         const int cm = a.compare != NULL;
         printf("edgemoe eval: %s/%s, %d samples, model %s%s\n", a.data, a.split, n, mp->source,

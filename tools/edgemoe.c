@@ -255,18 +255,7 @@ static void print_json(const em_config *c, const char *image, int task, const ch
         cJSON_AddNumberToObject(l, "experts_used", used);
         cJSON_AddItemToArray(moe, l);
     }
-    char *s = cJSON_PrintUnformatted(j);
-    if (s) { puts(s); free(s); }
-    fflush(stdout);
-    cJSON_Delete(j);
-}
-
-static void progress(int done, int total, double elapsed_ms) {
-    int width = 30, fill = total ? done * width / total : width;
-    fprintf(stderr, "\r[%.*s%*s] %d/%d  %.1f img/s", fill, "##############################", width - fill, "",
-            done, total, elapsed_ms > 0 ? done * 1000.0 / elapsed_ms : 0.0);
-    if (done == total) fputc('\n', stderr);
-    fflush(stderr);
+    em_cli_print_json(j);
 }
 
 static void usage(FILE *f) {
@@ -404,7 +393,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
                                      in_rgb, cls, &err)) {
             em_cli_die("%s", err.msg); free(stems); goto done;
         }
-        if (bar) progress(i + 1, n_img, em_now_ms() - t0);
+        if (bar) em_cli_progress(i + 1, n_img, em_now_ms() - t0);
     }
     double el = em_now_ms() - t0;
     if (n_img > 1)
