@@ -1,4 +1,6 @@
 """PASS/FAIL lines for the Python tests (counted by tests/run.sh)."""
+import os
+import subprocess
 import sys
 
 _failed = [0]
@@ -21,6 +23,27 @@ def raises(name, exc, text, fn):
     except Exception as e:  # noqa: BLE001  (any other exception is a failure)
         return check(name, False, "raised %s: %s" % (type(e).__name__, e))
     return check(name, False, "nothing raised")
+
+
+def preload_sanitizers(lib_path):
+    """A library built with ASan/UBSan (make sanitize-test) loads into Python
+    only when the process starts with their runtimes: re-execute this test
+    with them preloaded (leak checks off: CPython never frees some of its
+    own allocations).  No-op for an ordinary build."""
+    if os.environ.get("EM_SAN_PRELOADED"):
+        return
+    try:
+        with open(lib_path, "rb") as f:
+            if b"__asan_init" not in f.read():
+                return
+    except OSError:
+        return
+    libs = [subprocess.run(["gcc", "-print-file-name=lib%s.so" % n], capture_output=True, text=True,
+                           check=True).stdout.strip() for n in ("asan", "ubsan")]
+    env = dict(os.environ, LD_PRELOAD=" ".join(libs), EM_SAN_PRELOADED="1")
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 def skip(reason):

@@ -15,6 +15,8 @@ BUILD = os.environ.get("BUILD", "build")
 os.environ.setdefault("EDGEMOE_LIB", os.path.join(ROOT, BUILD, "libedgemoe.so"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+from pyharness import preload_sanitizers  # noqa: E402
+preload_sanitizers(os.environ["EDGEMOE_LIB"])
 import edgemoe  # noqa: E402
 from pyharness import check, raises, done  # noqa: E402
 

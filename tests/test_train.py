@@ -21,6 +21,8 @@ os.environ.setdefault("EDGEMOE_LIB", os.path.join(ROOT, BUILD, "libedgemoe.so"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+from pyharness import preload_sanitizers  # noqa: E402
+preload_sanitizers(os.environ["EDGEMOE_LIB"])
 import edgemoe  # noqa: E402
 from pyharness import check, done  # noqa: E402
 import model as tm  # noqa: E402
