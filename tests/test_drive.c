@@ -7,18 +7,6 @@
 #include "test_util.h"
 #include "scenes/sequence.h"
 
-/* x within margin of the solid (its shape grown by margin) */
-static int inside(const em_prim *p, const float x[3], float margin) {
-    float dx = x[0] - p->c[0], dy = x[1] - p->c[1], dz = x[2] - p->c[2];
-    if (p->kind == EM_PRIM_BOX) {
-        float lx = p->cs * dx - p->sn * dz, lz = p->sn * dx + p->cs * dz;
-        return fabsf(lx) < p->h[0] + margin && fabsf(dy) < p->h[1] + margin && fabsf(lz) < p->h[2] + margin;
-    }
-    if (p->kind == EM_PRIM_CYL) return dx * dx + dz * dz < (p->h[0] + margin) * (p->h[0] + margin) && fabsf(dy) < p->h[1] + margin;
-    float a = dx / (p->h[0] + margin), b = dy / (p->h[1] + margin), c = dz / (p->h[2] + margin);
-    return a * a + b * b + c * c < 1.0f;
-}
-
 int main(void) {
     em_drive_shot *s = calloc(1, sizeof *s), *s2 = calloc(1, sizeof *s2);
     const double fps = 25;
@@ -32,7 +20,7 @@ int main(void) {
             em_drive_pose(s, f, 256, 128, &cam);
             frames++;
             for (int i = 0; i < s->now.n_prims; i++)
-                if (inside(&s->now.prims[i], cam.pos, 0.3f)) {
+                if (em_prim_near(&s->now.prims[i], cam.pos, 0.3f)) {
                     if (hits < 5) printf("  seed %llu frame %llu: camera inside prim %d (class %d)\n", (unsigned long long)seed,
                                          (unsigned long long)f, i, s->now.prims[i].cls);
                     hits++;

@@ -62,8 +62,7 @@ static em_rig rig_at(const em_drive_shot *s, float t) {
     return r;
 }
 
-/* x within margin of the solid */
-static int near_solid(const em_prim *p, const float x[3], float margin) {
+int em_prim_near(const em_prim *p, const float x[3], float margin) {
     float dx = x[0] - p->c[0], dy = x[1] - p->c[1], dz = x[2] - p->c[2];
     if (p->kind == EM_PRIM_BOX) {
         float lx = p->cs * dx - p->sn * dz, lz = p->sn * dx + p->cs * dz;
@@ -87,7 +86,7 @@ static void clear_path(em_drive_shot *s) {
             for (uint64_t f = 0; f <= s->n_frames && !hit; f++) {
                 em_rig r = rig_at(s, (float)((double)f / s->fps));
                 float x[3] = {r.x, r.height, r.z};
-                hit = near_solid(p, x, 0.5f);
+                hit = em_prim_near(p, x, 0.5f);
             }
         if (!hit) w->prims[n++] = *p;
     }

@@ -48,6 +48,8 @@ typedef struct {
 } em_drive_shot;
 
 /* Builds shot `shot` of the drive (seed) starting at first_frame. */
+/* 1 if x lies within margin of the solid p (its shape grown by margin). */
+int em_prim_near(const em_prim *p, const float x[3], float margin);
 void em_drive_shot_build(em_drive_shot *s, uint64_t seed, uint64_t shot, uint64_t first_frame, double fps);
 /* Poses s->now and the camera for frame (first_frame <= frame < first_frame + n_frames). */
 void em_drive_pose(em_drive_shot *s, uint64_t frame, int w, int h, em_camera *cam);
