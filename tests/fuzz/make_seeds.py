@@ -36,45 +36,10 @@ with open(os.path.join(C, "config", "default.json"), "w") as f:
 with open(os.path.join(C, "config", "three_tasks.json"), "w") as f:
     json.dump(dict(cfg, n_tasks=3, task_name=["semseg", "depth", "normals"], task_channels=[7, 1, 3]), f)
 
-# tiny model: the M3ViT state dict shapes for cfg, random values
-D, E, He, H, hc = cfg["dim"], cfg["n_experts"], cfg["expert_hidden"], cfg["mlp_hidden"], cfg["head_ch"]
-sd = {"backbone.patch_embed.proj.weight": (D, 3, 16, 16), "backbone.patch_embed.proj.bias": (D,),
-      "backbone.cls_token": (1, 1, D), "backbone.pos_embed": (1, 3, D)}
-for l in range(cfg["depth"]):
-    b = "backbone.blocks.%d." % l
-    for n in ("norm1", "norm2"):
-        sd[b + n + ".weight"] = (D,)
-        sd[b + n + ".bias"] = (D,)
-    sd[b + "attn.qkv.weight"] = (3 * D, D)
-    sd[b + "attn.qkv.bias"] = (3 * D,)
-    sd[b + "attn.proj.weight"] = (D, D)
-    sd[b + "attn.proj.bias"] = (D,)
-    if l % 2:
-        sd[b + "mlp.experts.htoh4.weight"] = (E, He, D)
-        sd[b + "mlp.experts.htoh4.bias"] = (E, He)
-        sd[b + "mlp.experts.h4toh.weight"] = (E, D, He)
-        sd[b + "mlp.experts.h4toh.bias"] = (E, D)
-        for t in range(2):
-            sd[b + "mlp.gate.%d.w_gate" % t] = (D, E)
-    else:
-        sd[b + "mlp.fc1.weight"] = (H, D)
-        sd[b + "mlp.fc1.bias"] = (H,)
-        sd[b + "mlp.fc2.weight"] = (D, H)
-        sd[b + "mlp.fc2.bias"] = (D,)
-for task, ch in (("semseg", 7), ("depth", 1)):
-    b = "decoders.%s." % task
-    sd[b + "norm.weight"] = (D,)
-    sd[b + "norm.bias"] = (D,)
-    for i in range(4):
-        sd[b + "conv_%d.weight" % i] = (hc, D if i == 0 else hc, 3, 3)
-        sd[b + "conv_%d.bias" % i] = (hc,)
-        for f in ("weight", "bias", "running_mean"):
-            sd[b + "syncbn_fc_%d.%s" % (i, f)] = (hc,)
-        sd[b + "syncbn_fc_%d.running_var" % i] = "var"
-    sd[b + "conv_4.weight"] = (ch, hc, 1, 1)
-    sd[b + "conv_4.bias"] = (ch,)
-arrays = {k: (rng.random(hc, dtype=np.float32) + 0.5 if s == "var" else
-              (rng.standard_normal(s) * 0.1).astype(np.float32)) for k, s in sd.items()}
+# tiny model: the M3ViT state dict shapes the converter expects for cfg, random values
+shapes = m3vit_convert.expected_keys(cfg, {"semseg": 0, "depth": 1})
+arrays = {k: (rng.random(s, dtype=np.float32) + 0.5 if k.endswith("running_var") else
+              (rng.standard_normal(s) * 0.1).astype(np.float32)) for k, s in shapes.items()}
 conf, tensors, _ = m3vit_convert.convert_state_dict(arrays, heads=1, image_size=(16, 32))
 meta = {"format": "edgemoe", "edgemoe.config": json.dumps(conf, separators=(",", ":"))}
 for dt in ("F32", "F16"):
