@@ -135,7 +135,7 @@ class MoEMlp(nn.Module):
                 seg = xin[start:start + cnt]
                 ys.append(F.linear(F.gelu(F.linear(seg, w1[e], b1[e])), w2[e], b2[e]))
                 start += cnt
-        y = torch.cat(ys, 0) * g
+        y = (torch.cat(ys, 0) * g).to(x.dtype)
         return torch.zeros_like(x).index_add(0, tok, y).view(b, n, d)
 
 

