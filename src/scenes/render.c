@@ -12,6 +12,17 @@
 #include "scenes/scene.h"
 #include "scenes/smath.h"
 
+/* The renderer is also compiled for AVX2 (picked at run time where the CPU
+ * has it): wider vectors, one-instruction floorf (SSE4.1 roundss), the same
+ * IEEE operations on each value (no FMA: -ffp-contract=off), so the same
+ * bytes on every machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    !defined(EM_SCENES_NO_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
 #define NEAR 0.05f
 #define FOG_N 256
 #define FOG_MAX 512.0f
@@ -160,11 +171,12 @@ static inline int top_is_grass(const em_terrain *T, const float x[3]) {
     return yard_grass(T, s, x[2]);
 }
 
-int em_terrain_class(const em_terrain *T, const float x[3]) {
+static inline int terrain_class(const em_terrain *T, const float x[3]) {
     if (x[1] >= T->kerb_h - 1e-3f && x[0] < T->road_l - 1e-4f) return top_is_grass(T, x) ? EM_CLASS_NATURE : EM_CLASS_FLAT;
     if (x[1] >= T->kerb_h - 1e-3f && x[0] > T->road_r + 1e-4f) return top_is_grass(T, x) ? EM_CLASS_NATURE : EM_CLASS_FLAT;
     return EM_CLASS_FLAT;
 }
+int em_terrain_class(const em_terrain *T, const float x[3]) { return terrain_class(T, x); }
 
 float em_terrain_surface_dist(const em_terrain *T, const float x[3]) {
     float d = BIG;
@@ -741,8 +753,61 @@ static void sky_colour(const rctx *R, const float d[3], float out[3]) {
     }
 }
 
-void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_t noise_key,
-                     uint8_t *rgb, int8_t *label, float *depth, uint16_t *id_out) {
+/* ---- pass 1, terrain and sky: em_terrain_intersect, written branch-free
+ * so that it vectorises (same IEEE operations, same results) ---- */
+static void terrain_pass(const em_terrain *T, const em_camera *cam, scratch *S) {
+    const int W = cam->w, H = cam->h;
+    const float kh = T->kerb_h, rl = T->road_l, rr = T->road_r;
+    const float o0 = cam->pos[0], o1 = cam->pos[1], rt0 = cam->right[0], rt1 = cam->right[1];
+    const float *restrict ca = S->ca;
+    for (int j = 0; j < H; j++) {
+        const float b = S->rb[j];
+        const float by = cam->fwd[1] - b * cam->up[1], bx = cam->fwd[0] - b * cam->up[0];
+        float *restrict trow = S->t + (size_t)j * W;
+        uint16_t *restrict irow = S->id + (size_t)j * W;
+        for (int i = 0; i < W; i++) {
+            float a = ca[i];
+            float dx = bx + a * rt0, dy = by + a * rt1;
+            float t_top = (kh - o1) / dy, x_top = o0 + t_top * dx;
+            float t_road = -o1 / dy, x_road = o0 + t_road * dx;
+            float xk = x_road < rl ? rl : rr;
+            float t_kerb = (xk - o0) / dx;
+            int top = (x_top < rl) | (x_top > rr);
+            int road = (x_road >= rl) & (x_road <= rr);
+            float t = top ? t_top : road ? t_road : t_kerb;
+            int id = top ? EM_ID_TERRAIN + EM_SURF_TOP : road ? EM_ID_TERRAIN + EM_SURF_ROAD : EM_ID_TERRAIN + EM_SURF_KERB;
+            int hit = (dy < 0.0f) & (t > NEAR);
+            trow[i] = hit ? t : BIG;
+            irow[i] = (uint16_t)(hit ? id : EM_ID_SKY);
+        }
+    }
+}
+
+/* ---- pass 4: exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8 bits ---- */
+static void tone_map(const em_light *L, uint64_t noise_key, int W, int H, const scratch *S, uint8_t *rgb) {
+    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f;
+    const uint32_t key = (uint32_t)(noise_key ^ (noise_key >> 32));
+    const int row = 3 * W;
+    float *restrict noise = S->noise;
+    for (int k = 0; k < NOISE_TAB + row; k++) noise[k] = (sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ key)) - 0.5f) * amp + 0.5f;
+    for (int j = 0; j < H; j++) {
+        const float *restrict lin = S->lin + (size_t)j * row;
+        const float *nz = noise + (sm_hash32((uint32_t)j ^ key) & (NOISE_TAB - 1));
+        uint8_t *restrict out = rgb + (size_t)j * row;
+        for (int m = 0; m < row; m++) {
+            float v = lin[m] * ex;
+            v = v > 0.0f ? v : 0.0f;
+            float g = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f + nz[m];
+            g = g > 0.0f ? g : 0.0f;
+            g = g < 255.0f ? g : 255.0f;
+            out[m] = (uint8_t)(int)g;
+        }
+    }
+}
+
+SIMD_CLONES __attribute__((flatten))
+static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t noise_key,
+                   uint8_t *rgb, int8_t *label, float *depth, uint16_t *id_out) {
     const int W = cam->w, H = cam->h;
     scratch S = carve(mem, W, H);
     const float *o = cam->pos;
@@ -750,33 +815,8 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
     for (int i = 0; i < W; i++) S.ca[i] = ((float)i + 0.5f - cam->cx) / cam->fx;
     for (int j = 0; j < H; j++) S.rb[j] = ((float)j + 0.5f - cam->cy) / cam->fy;
 
-    /* 1. terrain and sky: em_terrain_intersect, written branch-free so that
-     * it vectorises (same IEEE operations, same results) */
-    {
-        const em_terrain *T = &w->ter;
-        const float kh = T->kerb_h, rl = T->road_l, rr = T->road_r;
-        for (int j = 0; j < H; j++) {
-            const float b = S.rb[j];
-            const float by = cam->fwd[1] - b * cam->up[1], bx = cam->fwd[0] - b * cam->up[0];
-            float *trow = S.t + (size_t)j * W;
-            uint16_t *irow = S.id + (size_t)j * W;
-            for (int i = 0; i < W; i++) {
-                float a = S.ca[i];
-                float dx = bx + a * cam->right[0], dy = by + a * cam->right[1];
-                float t_top = (kh - o[1]) / dy, x_top = o[0] + t_top * dx;
-                float t_road = -o[1] / dy, x_road = o[0] + t_road * dx;
-                float xk = x_road < rl ? rl : rr;
-                float t_kerb = (xk - o[0]) / dx;
-                int top = (x_top < rl) | (x_top > rr);
-                int road = (x_road >= rl) & (x_road <= rr);
-                float t = top ? t_top : road ? t_road : t_kerb;
-                int id = top ? EM_ID_TERRAIN + EM_SURF_TOP : road ? EM_ID_TERRAIN + EM_SURF_ROAD : EM_ID_TERRAIN + EM_SURF_KERB;
-                int hit = (dy < 0.0f) & (t > NEAR);
-                trow[i] = hit ? t : BIG;
-                irow[i] = (uint16_t)(hit ? id : EM_ID_SKY);
-            }
-        }
-    }
+    /* 1. terrain and sky */
+    terrain_pass(&w->ter, cam, &S);
     /* 2. primitives, front to back by their nearest depth (ties by index) */
     {
         int n = w->n_prims;
@@ -824,22 +864,41 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
     for (int k = 0; k <= FOG_N + 1; k++) fog_tab[k] = 1.0f - sm_exp(-(float)k * (FOG_MAX / FOG_N) * L->haze_density);
     rctx R = {w, S.nt};
     int last_blocker = -1;
-    for (int j = 0; j < H; j++)
+    /* loop invariants in locals: the stores to label (a char type) and to
+     * the colour buffer would otherwise make the compiler reload them */
+    const float fw0 = cam->fwd[0], fw1 = cam->fwd[1], fw2 = cam->fwd[2];
+    const float up0 = cam->up[0], up1 = cam->up[1], up2 = cam->up[2];
+    const float rt0 = cam->right[0], rt1 = cam->right[1], rt2 = cam->right[2];
+    const float o0 = o[0], o1 = o[1], o2 = o[2];
+    const float sun0 = L->sun[0], sun1 = L->sun[1], sun2 = L->sun[2];
+    const float amb_col[3] = {L->amb_col[0], L->amb_col[1], L->amb_col[2]};
+    const float sun_col[3] = {L->sun_col[0], L->sun_col[1], L->sun_col[2]};
+    const float haze_col[3] = {L->haze_col[0], L->haze_col[1], L->haze_col[2]};
+    const float kerb_mid = 0.5f * (w->ter.road_l + w->ter.road_r);
+    const em_prim *prims = w->prims;
+    const float *ca = S.ca;
+    const uint16_t *ids = S.id;
+    const float *ts = S.t;
+    float *lin = S.lin;
+    for (int j = 0; j < H; j++) {
+        const float rbj = S.rb[j];
+        const float b0 = fw0 - rbj * up0, b1 = fw1 - rbj * up1, b2 = fw2 - rbj * up2;
         for (int i = 0; i < W; i++) {
             size_t q = (size_t)j * W + i;
-            uint16_t id = S.id[q];
+            uint16_t id = ids[q];
             if (j >= btop[i]) id = EM_ID_BONNET;
             if (id_out) id_out[q] = id;
-            int cls = id == EM_ID_SKY ? EM_CLASS_SKY : id == EM_ID_BONNET ? EM_CLASS_IGNORE : -2;
-            float d[3], x[3], t = S.t[q];
-            for (int k = 0; k < 3; k++) d[k] = (cam->fwd[k] - S.rb[j] * cam->up[k]) + S.ca[i] * cam->right[k];
-            for (int k = 0; k < 3; k++) x[k] = o[k] + t * d[k];
-            if (cls == -2) cls = id == EM_ID_TERRAIN + EM_SURF_TOP ? em_terrain_class(&w->ter, x)  /* road, kerb: flat */
-                                 : id >= EM_ID_TERRAIN ? EM_CLASS_FLAT : w->prims[id].cls;
+            float d[3], x[3], t = ts[q];
+            const float a = ca[i];
+            d[0] = b0 + a * rt0; d[1] = b1 + a * rt1; d[2] = b2 + a * rt2;
+            x[0] = o0 + t * d[0]; x[1] = o1 + t * d[1]; x[2] = o2 + t * d[2];
+            int cls = id == EM_ID_SKY ? EM_CLASS_SKY : id == EM_ID_BONNET ? EM_CLASS_IGNORE
+                    : id == EM_ID_TERRAIN + EM_SURF_TOP ? terrain_class(&w->ter, x)  /* road, kerb: flat */
+                    : id >= EM_ID_TERRAIN ? EM_CLASS_FLAT : prims[id].cls;
             if (label) label[q] = (int8_t)cls;
             if (depth) depth[q] = id == EM_ID_SKY || id == EM_ID_BONNET ? 0.0f : t;
             if (!rgb) continue;
-            float *c = S.lin + 3 * q;
+            float *c = lin + 3 * q;
             if (id == EM_ID_SKY) sky_colour(&R, d, c);
             else if (id == EM_ID_BONNET) {
                 /* paint reflecting the sky: brighter towards the top edge */
@@ -853,45 +912,34 @@ void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_
                 if (id >= EM_ID_TERRAIN) {
                     memset(&s, 0, sizeof s);
                     mat_terrain(&s, &R, id - EM_ID_TERRAIN, cls == EM_CLASS_NATURE, x, dist);
-                    if (id - EM_ID_TERRAIN == EM_SURF_KERB) { n[0] = x[0] < 0.5f * (w->ter.road_l + w->ter.road_r) ? 1.0f : -1.0f; n[1] = 0; n[2] = 0; }
+                    if (id - EM_ID_TERRAIN == EM_SURF_KERB) { n[0] = x[0] < kerb_mid ? 1.0f : -1.0f; n[1] = 0; n[2] = 0; }
                     else { n[0] = 0; n[1] = 1; n[2] = 0; }
                 } else {
-                    shade_prim(&s, &R, &w->prims[id], x, n, dist);
+                    shade_prim(&s, &R, &prims[id], x, n, dist);
                     self = id;
                 }
-                float ndl = n[0] * L->sun[0] + n[1] * L->sun[1] + n[2] * L->sun[2];
+                float ndl = n[0] * sun0 + n[1] * sun1 + n[2] * sun2;
                 float sun = ndl > 0 && shadows && !in_shadow(w, &S, &M, x, self, &last_blocker) ? ndl : 0.0f;
                 float amb = 0.6f + 0.4f * n[1];
                 float fp = sm_clamp(dist, 0.0f, FOG_MAX) * (FOG_N / FOG_MAX);
                 int fi = (int)fp;
                 float fog = sm_lerp(fog_tab[fi], fog_tab[fi + 1], fp - (float)fi);
                 for (int k = 0; k < 3; k++) {
-                    float v = s.alb[k] * (L->amb_col[k] * amb + L->sun_col[k] * sun) + s.emit[k];
-                    c[k] = sm_lerp(v, L->haze_col[k], fog);
+                    float v = s.alb[k] * (amb_col[k] * amb + sun_col[k] * sun) + s.emit[k];
+                    c[k] = sm_lerp(v, haze_col[k], fog);
                 }
             }
         }
+    }
     if (!rgb) return;
     /* 4. exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8 bits.  The
      * noise (uniform, sd noise_sd levels) comes from a per-render table of
      * NOISE_TAB hashed values read from a hashed offset per row, so the
      * row loop is plain arithmetic that vectorises. */
-    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f;
-    const uint32_t key = (uint32_t)(noise_key ^ (noise_key >> 32));
-    const int row = 3 * W;
-    float *noise = S.noise;
-    for (int k = 0; k < NOISE_TAB + row; k++) noise[k] = (sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ key)) - 0.5f) * amp + 0.5f;
-    for (int j = 0; j < H; j++) {
-        const float *lin = S.lin + (size_t)j * row;
-        const float *nz = noise + (sm_hash32((uint32_t)j ^ key) & (NOISE_TAB - 1));
-        uint8_t *out = rgb + (size_t)j * row;
-        for (int m = 0; m < row; m++) {
-            float v = lin[m] * ex;
-            v = v > 0.0f ? v : 0.0f;
-            float g = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f + nz[m];
-            g = g > 0.0f ? g : 0.0f;
-            g = g < 255.0f ? g : 255.0f;
-            out[m] = (uint8_t)(int)g;
-        }
-    }
+    tone_map(L, noise_key, W, H, &S, rgb);
+}
+
+void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_t noise_key,
+                     uint8_t *rgb, int8_t *label, float *depth, uint16_t *id_out) {
+    render(w, cam, mem, noise_key, rgb, label, depth, id_out);
 }
