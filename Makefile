@@ -41,6 +41,9 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h src/*.h tools/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
+# em_model_open(NULL) finds the shipped model in this tree's models/
+$(BUILD)/src/model/model.o: CPPFLAGS += -DEM_MODEL_DIR='"$(CURDIR)/models"'
+
 $(BUILD)/libedgemoe.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

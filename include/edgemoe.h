@@ -179,9 +179,15 @@ int em_model_check_finite(const em_model *m, em_err *err);
 
 /* The seed of the untrained synthetic model ("synthetic"). */
 #define EM_SYNTHETIC_SEED 20231029u
+/* The shipped model, trained on generated street scenes (docs/model.md):
+ * $EDGEMOE_MODEL if set, else models/EM_DEFAULT_MODEL_FILE of the source
+ * tree the library was built from. */
+#define EM_DEFAULT_MODEL_FILE "edgemoe-street.safetensors"
+const char *em_default_model_path(void);
 /* A heap-allocated model, for bindings and tools: path is a model file or
- * directory, or "synthetic" (or NULL) for the untrained synthetic model.
- * NULL on failure (err says why).  em_model_close frees it. */
+ * directory, NULL for the shipped default model, or "synthetic" for the
+ * untrained synthetic model.  NULL on failure (err says why).
+ * em_model_close frees it. */
 em_model *em_model_open(const char *path, em_err *err);
 void em_model_close(em_model *m);
 

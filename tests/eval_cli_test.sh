@@ -145,6 +145,24 @@ check "no progress bar when stderr is not a terminal" bash -c "! grep -q '\[#' '
 "$EM" eval --data "$T/A" --limit 1 --compare fixed --json >"$T/cmpfx.json" 2>/dev/null
 check "--compare fixed: both engines, diff, agreement, routing ($(jq "$T/cmpfx.json" 'j["compare"]["routing"]["semseg"]["agreement"], j["compare"]["semseg_pred_agreement"]'))" \
     test "$(jq "$T/cmpfx.json" 'j["compare"]["engine"] == "fixed" and "miou" in j["compare"]["semseg"] and "abs_err" in j["compare"]["depth"] and abs(j["compare"]["diff"]["miou"] - (j["compare"]["semseg"]["miou"] - j["semseg"]["miou"])) < 1e-12 and j["compare"]["routing"]["semseg"]["total"] == 6*129*2 and j["compare"]["routing"]["depth"]["set_total"] == 6*129 and 0.9 < j["compare"]["routing"]["semseg"]["agreement"] <= 1 and 0.9 < j["compare"]["routing"]["depth"]["set_agreement"] <= 1 and j["compare"]["semseg_pred_agreement"] > 0.9')" = True
+# expert usage and the datapath's wrap counters over the set
+"$EM" eval --data "$T/A" --limit 1 --engine fixed --json >"$T/usefx.json" 2>/dev/null
+"$EM" run --engine fixed --task semseg --image "$T/bins/1.bin" --routing "$T/r1.bin" >/dev/null 2>&1
+check "experts: per task and MoE layer, token slots = the routing's bincount, used and max share follow" \
+    $PY -c "
+import json, sys, numpy as np
+j = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+r = np.fromfile(sys.argv[2], '<i4').reshape(6, 129, 2)
+L = j['experts']['semseg']
+ok = [l['layer'] for l in L] == [1, 3, 5, 7, 9, 11] and len(j['experts']['depth']) == 6
+for k, l in enumerate(L):
+    t = np.array(l['tokens'])
+    ok &= np.array_equal(t, np.bincount(r[k].ravel(), minlength=16)) and l['used'] == (t > 0).sum()
+    ok &= abs(l['max_share'] - t.max() / t.sum()) < 1e-12
+sys.exit(0 if ok else 1)" "$T/usefx.json" "$T/r1.bin"
+check "datapath counters (fixed): stores > 0, wraps = the sum over ops, weight wraps reported" \
+    test "$(jq "$T/usefx.json" 'j["datapath"]["stores"] > 0 and j["datapath"]["wraps"] == sum(o["wraps"] for o in j["datapath"]["ops"].values()) and j["datapath"]["stores"] == sum(o["stores"] for o in j["datapath"]["ops"].values()) and "weight_quant_wraps" in j["datapath"]')" = True
+check "no datapath counters for the float engine" test "$(jq "$T/A.json" '"datapath" not in j and "experts" in j')" = True
 "$EM" eval --data "$T/A" --limit 1 --task semseg --engine ref --compare fast --json >"$T/cmpref.json" 2>/dev/null
 check "--compare: ref vs fast agree (logit MAE $(jq "$T/cmpref.json" 'j["compare"]["semseg_logit_mae"]'), routing $(jq "$T/cmpref.json" 'j["compare"]["routing"]["semseg"]["agreement"]'))" \
     test "$(jq "$T/cmpref.json" 'j["engine"] == "ref" and j["compare"]["engine"] == "fast" and j["compare"]["semseg_logit_mae"] < 1e-3 and j["compare"]["routing"]["semseg"]["agreement"] >= 0.99 and j["compare"]["semseg_pred_agreement"] > 0.999 and abs(j["compare"]["diff"]["miou"]) < 0.01 and j["semseg"]["miou"] == 1.0')" = True

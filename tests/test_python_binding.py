@@ -40,8 +40,12 @@ check("render_scenes stacks render_scene", np.array_equal(stack[0][0], rgb) and
 small = edgemoe.render_scene(1, size=(64, 32))
 check("other sizes", small[0].shape == (32, 64, 3))
 
-# a run through the binding equals `edgemoe run` on the same PNG
-model = edgemoe.Model("synthetic")
+# a run through the binding equals `edgemoe run` on the same PNG, both with
+# the default (shipped) model
+model = edgemoe.Model()
+check("Model() is the default model the CLI uses", os.path.samefile(model.path, os.path.join(ROOT, "models",
+                                                                                            "edgemoe-street.safetensors")))
+check("Model('synthetic') is the untrained one", edgemoe.Model("synthetic").path == "synthetic")
 sess = edgemoe.Session(model, engine="fast", threads=1)
 check("model config and tasks", model.tasks == ["semseg", "depth"] and model.config["dim"] == 192
       and model.config["task_channels"] == [7, 1])

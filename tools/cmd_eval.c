@@ -36,6 +36,9 @@ typedef struct {
     em_depth_metrics depth, depth_img;
     uint8_t *pred;   /* [HW] argmax of the semseg logits */
     double run_ms;   /* time inside em_session_run */
+    int64_t *expert_tokens;  /* [n_tasks][n_moe][E] token slots routed to each expert */
+    int has_stats;           /* fixed and hw: the datapath's store/wrap counters */
+    em_engine_stats stats;   /* summed over the set (weight_quant_wraps: once) */
 } engine_run;
 
 /* Differences between the two engines of --compare, accumulated per pixel / entry. */
@@ -46,6 +49,109 @@ typedef struct {
     int64_t route_same[EM_MAX_TASKS], route_n[EM_MAX_TASKS];       /* (layer, token, slot) */
     int64_t route_set_same[EM_MAX_TASKS], route_set_n[EM_MAX_TASKS]; /* (layer, token) as sets */
 } compare_acc;
+
+/* Expert token counts from the routing, and the datapath counters of a
+ * fixed-point engine, for the tasks of the run just made. */
+static void accumulate_usage(engine_run *r, const em_config *c, unsigned mask) {
+    const int n_moe = em_n_moe_layers(c), E = c->n_experts, NK = c->n_tok * c->top_k;
+    for (int t = 0; t < c->n_tasks; t++) {
+        if (!(mask >> t & 1)) continue;
+        const int32_t *route = em_session_output(r->s, t)->routing; /* [n_moe][N][K] */
+        for (int l = 0; l < n_moe; l++)
+            for (int i = 0; i < NK; i++) {
+                int e = route[(size_t)l * NK + i];
+                if (e >= 0 && e < E) r->expert_tokens[((size_t)t * n_moe + l) * E + e]++;
+            }
+        em_engine_stats st;
+        em_err err;
+        if (em_session_stats(r->s, t, &st, &err)) continue; /* ref, fast: no datapath */
+        r->has_stats = 1;
+        r->stats.n_ops = st.n_ops;
+        r->stats.weight_quant_wraps = st.weight_quant_wraps;
+        for (int o = 0; o < st.n_ops; o++) {
+            r->stats.op_name[o] = st.op_name[o];
+            r->stats.wraps[o] += st.wraps[o];
+            r->stats.stores[o] += st.stores[o];
+        }
+    }
+}
+
+/* Per task and MoE layer: experts that got any token slot, the largest share. */
+static void expert_summary(const engine_run *r, const em_config *c, int t, int l, int *used, double *max_share) {
+    const int n_moe = em_n_moe_layers(c), E = c->n_experts;
+    const int64_t *cnt = r->expert_tokens + ((size_t)t * n_moe + l) * E;
+    int64_t sum = 0, mx = 0;
+    *used = 0;
+    for (int e = 0; e < E; e++) {
+        sum += cnt[e];
+        *used += cnt[e] > 0;
+        if (cnt[e] > mx) mx = cnt[e];
+    }
+    *max_share = sum ? (double)mx / (double)sum : 0;
+}
+
+static void usage_json(cJSON *parent, const engine_run *r, const em_config *c, unsigned mask) {
+    const int n_moe = em_n_moe_layers(c), E = c->n_experts;
+    cJSON *ej = cJSON_AddObjectToObject(parent, "experts");
+    for (int t = 0; t < c->n_tasks; t++) {
+        if (!(mask >> t & 1)) continue;
+        cJSON *tj = cJSON_AddArrayToObject(ej, c->task_name[t]);
+        for (int l = 0, moe = 0; l < c->depth; l++) {
+            if (!em_is_moe(c, l)) continue;
+            int used;
+            double share;
+            expert_summary(r, c, t, moe, &used, &share);
+            cJSON *lj = cJSON_CreateObject();
+            cJSON_AddNumberToObject(lj, "layer", l);
+            cJSON_AddNumberToObject(lj, "used", used);
+            cJSON_AddNumberToObject(lj, "max_share", share);
+            cJSON *tok = cJSON_AddArrayToObject(lj, "tokens");
+            for (int e = 0; e < E; e++)
+                cJSON_AddItemToArray(tok, cJSON_CreateNumber((double)r->expert_tokens[((size_t)t * n_moe + moe) * E + e]));
+            cJSON_AddItemToArray(tj, lj);
+            moe++;
+        }
+    }
+    if (!r->has_stats) return;
+    cJSON *dj = cJSON_AddObjectToObject(parent, "datapath");
+    uint64_t w = 0, s = 0;
+    cJSON *oj = cJSON_AddObjectToObject(dj, "ops");
+    for (int o = 0; o < r->stats.n_ops; o++) {
+        w += r->stats.wraps[o];
+        s += r->stats.stores[o];
+        cJSON *x = cJSON_AddObjectToObject(oj, r->stats.op_name[o]);
+        cJSON_AddNumberToObject(x, "stores", (double)r->stats.stores[o]);
+        cJSON_AddNumberToObject(x, "wraps", (double)r->stats.wraps[o]);
+    }
+    cJSON_AddNumberToObject(dj, "stores", (double)s);
+    cJSON_AddNumberToObject(dj, "wraps", (double)w);
+    cJSON_AddNumberToObject(dj, "weight_quant_wraps", (double)r->stats.weight_quant_wraps);
+}
+
+static void usage_text(const engine_run *r, const em_config *c, unsigned mask) {
+    printf("experts (%s): per MoE layer, experts used of %d / largest share of token slots\n",
+           em_engine_name(r->kind), c->n_experts);
+    for (int t = 0; t < c->n_tasks; t++) {
+        if (!(mask >> t & 1)) continue;
+        printf("  %-10s", c->task_name[t]);
+        for (int l = 0, moe = 0; l < c->depth; l++) {
+            if (!em_is_moe(c, l)) continue;
+            int used;
+            double share;
+            expert_summary(r, c, t, moe++, &used, &share);
+            printf("  L%d %d/%.0f%%", l, used, 100 * share);
+        }
+        printf("\n");
+    }
+    if (!r->has_stats) return;
+    uint64_t w = 0, s = 0;
+    for (int o = 0; o < r->stats.n_ops; o++) { w += r->stats.wraps[o]; s += r->stats.stores[o]; }
+    printf("datapath (%s): %llu of %llu stored values wrapped", em_engine_name(r->kind), (unsigned long long)w,
+           (unsigned long long)s);
+    for (int o = 0; o < r->stats.n_ops; o++)
+        if (r->stats.wraps[o]) printf(", %s %llu", r->stats.op_name[o], (unsigned long long)r->stats.wraps[o]);
+    printf("; weights wrapped on quantisation: %llu\n", (unsigned long long)r->stats.weight_quant_wraps);
+}
 
 static void usage_eval(FILE *f) {
     fputs("usage: edgemoe eval [--model DIR|FILE.safetensors] --data DIR [--split val]\n"
@@ -154,7 +260,7 @@ int em_cmd_eval(int argc, char **argv) {
 
     /* model; of the tasks asked for, semseg and depth are evaluated */
     em_err err;
-    em_model *model = em_cli_load_model(a.model); /* NULL: the default (synthetic) model */
+    em_model *model = em_cli_load_model(a.model); /* NULL: the shipped default model */
     if (!model) return 1;
     const em_model *mp = model;
     const em_config *c = &mp->cfg;
@@ -207,8 +313,9 @@ int em_cmd_eval(int argc, char **argv) {
         opts.threads = a.threads;
         r->s = em_session_new(mp, &opts, &err);
         r->pred = malloc(HW);
+        r->expert_tokens = calloc((size_t)c->n_tasks * em_n_moe_layers(c) * c->n_experts, sizeof *r->expert_tokens);
         if (!r->s) { em_cli_die("%s", err.msg); goto done; }
-        if (!r->pred) { em_cli_die("out of memory"); goto done; }
+        if (!r->pred || !r->expert_tokens) { em_cli_die("out of memory"); goto done; }
         em_seg_init(&r->seg, C ? C : 1);
         em_depth_init(&r->depth);
     }
@@ -239,6 +346,7 @@ int em_cmd_eval(int argc, char **argv) {
                 goto done;
             }
             r->run_ms += em_now_ms() - ts;
+            accumulate_usage(r, c, mask);
             cJSON *ej = pj ? (e == 0 ? pj : cJSON_AddObjectToObject(pj, "compare")) : NULL;
             if (ej && e == 1) cJSON_AddStringToObject(ej, "engine", em_engine_name(r->kind));
             if (t_seg >= 0) {
@@ -310,9 +418,11 @@ int em_cmd_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "images_per_s", run[0].run_ms > 0 ? n * 1000.0 / run[0].run_ms : 0);
         cJSON_AddNumberToObject(j, "seconds", wall_ms / 1000);
         cJSON_AddNumberToObject(j, "wall_images_per_s", wall_ms > 0 ? n * 1000.0 / wall_ms : 0);
+        usage_json(j, &run[0], c, mask);
         if (a.compare) {
             cJSON *cj = cJSON_AddObjectToObject(j, "compare");
             cJSON_AddStringToObject(cj, "engine", em_engine_name(kind_b));
+            usage_json(cj, &run[1], c, mask);
             if (t_seg >= 0) seg_json(cj, "semseg", &sr[1]);
             if (t_dep >= 0) depth_json(cj, "depth", &dr[1]);
             cJSON_AddNumberToObject(cj, "images_per_s", run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : 0);
@@ -371,6 +481,8 @@ int em_cmd_eval(int argc, char **argv) {
             row("delta < 1.25", dr[0].delta1, cm ? dr[1].delta1 : NAN, cm);
             row_int("pixels", dr[0].pixels, cm ? dr[1].pixels : 0, cm);
         }
+        usage_text(&run[0], c, mask);
+        if (cm) usage_text(&run[1], c, mask);
         printf("speed\n");
         row("images/s", run[0].run_ms > 0 ? n * 1000.0 / run[0].run_ms : NAN,
             cm && run[1].run_ms > 0 ? n * 1000.0 / run[1].run_ms : NAN, cm ? 2 : 0);
@@ -397,6 +509,7 @@ done:
     for (int e = 0; run && e < 2; e++) {
         em_session_free(run[e].s);
         free(run[e].pred);
+        free(run[e].expert_tokens);
     }
     free(run);
     free(img);

@@ -260,7 +260,7 @@ static void print_json(const em_config *c, const char *image, int task, const ch
 
 static void usage(FILE *f) {
     fputs("usage:\n"
-          "  edgemoe run [--model DIR|FILE.safetensors] --image PATH [--image PATH ...]\n"
+          "  edgemoe run [--model DIR|FILE.safetensors|synthetic] --image PATH [--image PATH ...]\n"
           "              [--task NAME|all] [--engine ref|fast|fixed|hw] [--out DIR]\n"
           "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
           "  edgemoe compare [--model M] --image I [--task T] [--json]   fixed vs ref, per block\n"
@@ -275,7 +275,8 @@ static void usage(FILE *f) {
           "                [--layout row|grid] [--log FILE.jsonl] [--realtime]   live semseg + depth on video\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
           "  edgemoe sample-image OUT.png\n"
-          "Without --model, a deterministic untrained synthetic model is used.\n", f);
+          "Without --model, the shipped model trained on generated street scenes is used\n"
+          "(docs/model.md; $EDGEMOE_MODEL overrides it); --model synthetic is the untrained one.\n", f);
 }
 
 static int run_images(int argc, char **argv, const char **image_args) {

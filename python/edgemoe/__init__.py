@@ -71,6 +71,8 @@ _lib = C.CDLL(_find_lib())
 _P = C.c_void_p
 _lib.em_model_open.restype = _P
 _lib.em_model_open.argtypes = [C.c_char_p, C.POINTER(_Err)]
+_lib.em_default_model_path.restype = C.c_char_p
+_lib.em_default_model_path.argtypes = []
 _lib.em_model_close.argtypes = [_P]
 _lib.em_session_new.restype = _P
 _lib.em_session_new.argtypes = [_P, C.POINTER(_SessionOpts), C.POINTER(_Err)]
@@ -100,15 +102,16 @@ def _config_of(model_ptr):
 
 
 class Model:
-    """A loaded model: a .safetensors file, an Edge-MoE weight directory, or
-    "synthetic" (the untrained deterministic model)."""
+    """A loaded model: a .safetensors file, an Edge-MoE weight directory,
+    None for the shipped model (models/edgemoe-street.safetensors, or
+    $EDGEMOE_MODEL), or "synthetic" (the untrained deterministic model)."""
 
-    def __init__(self, path="synthetic"):
+    def __init__(self, path=None):
         err = _Err()
-        self._m = _lib.em_model_open(os.fsencode(path), C.byref(err))
+        self._m = _lib.em_model_open(None if path is None else os.fsencode(path), C.byref(err))
         if not self._m:
             raise Error(-1, err.msg.decode(errors="replace"))
-        self.path = path
+        self.path = path if path is not None else _lib.em_default_model_path().decode()
         c = _config_of(self._m)
         self._cfg = c
         self.tasks = [c.task_name[t].value.decode() for t in range(c.n_tasks)]

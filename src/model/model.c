@@ -330,14 +330,32 @@ int em_model_synthetic(em_model *m, const em_config *cfg, uint64_t seed, em_err 
 
 /* ---- heap handle (bindings, tools) ---- */
 
+/* The build bakes in the source tree's models/ (Makefile); EDGEMOE_MODEL
+ * points a relocated binary or a user at another file. */
+#ifndef EM_MODEL_DIR
+#define EM_MODEL_DIR "models"
+#endif
+
+const char *em_default_model_path(void) {
+    const char *env = getenv("EDGEMOE_MODEL");
+    return env && *env ? env : EM_MODEL_DIR "/" EM_DEFAULT_MODEL_FILE;
+}
+
 em_model *em_model_open(const char *path, em_err *err) {
     em_model *m = calloc(1, sizeof *m);
     if (!m) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
     int rc;
-    if (!path || !strcmp(path, "synthetic")) {
+    if (path && !strcmp(path, "synthetic")) {
         em_config cfg;
         em_config_default(&cfg);
         rc = em_model_synthetic(m, &cfg, EM_SYNTHETIC_SEED, err);
+    } else if (!path) {
+        rc = em_model_load(m, em_default_model_path(), err);
+        if (rc) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            em_error(err, rc, "default model: %s (set EDGEMOE_MODEL, or use --model synthetic)", why);
+        }
     } else {
         rc = em_model_load(m, path, err);
     }
