@@ -200,7 +200,10 @@ int em_bonnet_at(const em_world *w, const em_camera *cam, int i, int j) {
 /* ---- scratch ---- */
 /* per-primitive constants of one render: the camera and the sun direction in
  * the primitive's frame (boxes), or the quadratic's fixed terms */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
 typedef struct {
+    v4f sc, sh, sinv4, srot;  /* box shadow test: centre, half extents, sinv, (cs, sn); lane 3 neutral */
     float o[3];               /* camera origin: box local / cyl o - c / ellipsoid (o - c) / h */
     float f[3], r[3], u[3];   /* camera basis: box local, ellipsoid scaled by 1/h */
     float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
@@ -306,6 +309,10 @@ static void prim_setup(const em_prim *p, const em_camera *cam, const float *sun,
             if (fabsf(v) < 1e-7f) v = v < 0 ? -1e-7f : 1e-7f;  /* no 0 * inf below */
             f->sinv[k] = 1.0f / v;
         }
+        f->sc = (v4f){p->c[0], p->c[1], p->c[2], 0.0f};
+        f->sh = (v4f){p->h[0], p->h[1], p->h[2], 1.0f};
+        f->sinv4 = (v4f){f->sinv[0], f->sinv[1], f->sinv[2], 1e30f};  /* lane 3: -1e30 .. 1e30 */
+        f->srot = (v4f){p->cs, p->sn, 0.0f, 0.0f};
     } else if (p->kind == EM_PRIM_CYL) {
         for (int k = 0; k < 3; k++) { f->o[k] = cam->pos[k] - p->c[k]; f->f[k] = cam->fwd[k]; f->r[k] = cam->right[k]; f->u[k] = cam->up[k]; }
         f->sa = sun[0] * sun[0] + sun[2] * sun[2];
@@ -445,14 +452,21 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
 static inline int blocks(const em_prim *p, const prim_fast *F, const float x[3], const float *L) {
     if (x[1] > p->bmax[1]) return 0;  /* the sun ray only climbs */
     if (p->kind == EM_PRIM_BOX) {
-        float ol[3];
-        to_local(p, x, ol, 1);
-        float tn = -BIG, tf = BIG;
-        for (int k = 0; k < 3; k++) {
-            float t1 = (-p->h[k] - ol[k]) * F->sinv[k], t2 = (p->h[k] - ol[k]) * F->sinv[k];
-            float n = t1 < t2 ? t1 : t2, f = t1 < t2 ? t2 : t1;
-            tn = n > tn ? n : tn; tf = f < tf ? f : tf;
-        }
+        /* the slabs of the three axes in one vector (lane 3: -1e30 .. 1e30);
+         * each t is computed as to_local and the scalar slab test would, and
+         * the answer only compares them, so it does not depend on the order
+         * of the min / max */
+        const v4f X = (v4f){x[0], x[1], x[2], 0.0f} - F->sc;  /* x - c */
+        const float cs = F->srot[0], sn = F->srot[1];
+        const v4f P = X * (v4f){cs, 1.0f, cs, 0.0f};         /* cs*x, y, cs*z */
+        const v4f Q = (v4f){X[2], 0.0f, X[0], 0.0f} * (v4f){sn, 0.0f, -sn, 0.0f};
+        const v4f ol = P - Q;                                  /* cs*x - sn*z, y, sn*x + cs*z */
+        const v4f t1 = (-F->sh - ol) * F->sinv4, t2 = (F->sh - ol) * F->sinv4;
+        const v4i lt = t1 < t2;                                /* -1 where t1 < t2 */
+        const v4f n = (v4f)(((v4i)t1 & lt) | ((v4i)t2 & ~lt)), f = (v4f)(((v4i)t2 & lt) | ((v4i)t1 & ~lt));
+        float n01 = n[0] > n[1] ? n[0] : n[1], n23 = n[2] > n[3] ? n[2] : n[3];
+        float f01 = f[0] < f[1] ? f[0] : f[1], f23 = f[2] < f[3] ? f[2] : f[3];
+        float tn = n01 > n23 ? n01 : n23, tf = f01 < f23 ? f01 : f23;
         return tn <= tf && tf > 0.02f;
     }
     if (p->kind == EM_PRIM_CYL) {
@@ -499,7 +513,7 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
 }
 
 /* ---- materials ---- */
-typedef struct { float alb[3], emit[3]; } surf;
+typedef struct { float alb[4], emit[4]; } surf;  /* lane 3 unused (0) */
 static inline void set3(float o[3], float a, float b, float c) { o[0] = a; o[1] = b; o[2] = c; }
 
 static inline void sset(float o[3], const float c[3], float k) { o[0] = c[0] * k; o[1] = c[1] * k; o[2] = c[2] * k; }
@@ -651,7 +665,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
             if (dx * dx + dy * dy < 0.1f * 0.1f) {
                 if (k == (int)p->p[0]) {
                     static const float lamp[3][3] = {{1.6f, 0.15f, 0.08f}, {1.6f, 0.9f, 0.1f}, {0.2f, 1.5f, 0.6f}};
-                    memcpy(s->emit, lamp[k], sizeof s->emit);
+                    memcpy(s->emit, lamp[k], sizeof lamp[k]);
                 }
                 set3(s->alb, 0.02f, 0.02f, 0.02f);
             }
@@ -871,9 +885,9 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
     const float rt0 = cam->right[0], rt1 = cam->right[1], rt2 = cam->right[2];
     const float o0 = o[0], o1 = o[1], o2 = o[2];
     const float sun0 = L->sun[0], sun1 = L->sun[1], sun2 = L->sun[2];
-    const float amb_col[3] = {L->amb_col[0], L->amb_col[1], L->amb_col[2]};
-    const float sun_col[3] = {L->sun_col[0], L->sun_col[1], L->sun_col[2]};
-    const float haze_col[3] = {L->haze_col[0], L->haze_col[1], L->haze_col[2]};
+    const v4f amb4 = {L->amb_col[0], L->amb_col[1], L->amb_col[2], 0.0f};
+    const v4f sunc4 = {L->sun_col[0], L->sun_col[1], L->sun_col[2], 0.0f};
+    const v4f haze4 = {L->haze_col[0], L->haze_col[1], L->haze_col[2], 0.0f};
     const float kerb_mid = 0.5f * (w->ter.road_l + w->ter.road_r);
     const em_prim *prims = w->prims;
     const float *ca = S.ca;
@@ -924,10 +938,13 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
                 float fp = sm_clamp(dist, 0.0f, FOG_MAX) * (FOG_N / FOG_MAX);
                 int fi = (int)fp;
                 float fog = sm_lerp(fog_tab[fi], fog_tab[fi + 1], fp - (float)fi);
-                for (int k = 0; k < 3; k++) {
-                    float v = s.alb[k] * (amb_col[k] * amb + sun_col[k] * sun) + s.emit[k];
-                    c[k] = sm_lerp(v, haze_col[k], fog);
-                }
+                /* the three channels in one vector, each as sm_lerp(v, haze, fog) */
+                v4f A, E;
+                memcpy(&A, s.alb, sizeof A);
+                memcpy(&E, s.emit, sizeof E);
+                const v4f v = A * (amb4 * amb + sunc4 * sun) + E;
+                const v4f cv = v + (haze4 - v) * fog;
+                c[0] = cv[0]; c[1] = cv[1]; c[2] = cv[2];
             }
         }
     }
