@@ -41,7 +41,7 @@ typedef struct {
                             thread will need); NULL: the following panel of B */
 } em_gemm;
 
-typedef struct {
+typedef struct em_fast_kern {
     const char *name;  /* "c", "avx2", "avx512" */
     int vl;            /* floats per vector */
     int mr, nr;        /* GEMM register tile */

@@ -1,7 +1,8 @@
 /* The fast fixed-point twin of the accelerator (docs/fixed.md#the-fast-twin---engine-fixed): the same
  * numbers as src/hw, bit for bit (features, routing, gate values and every
  * wrap counter), computed with integer SIMD kernels (fixed_fast_kern*.c) on
- * the thread pool of the fast engine.  src/hw stays the readable golden
+ * the thread pool of the fast engine; the float head is the fast head
+ * (src/heads/head_fast.c) on the same pool.  src/hw stays the readable golden
  * model (`--engine hw`); this is what `--engine fixed` runs, and tests hold
  * it against src/hw (tests/test_fixed_fast.c).
  *
@@ -22,6 +23,7 @@
 #include "engine/fixed.h"
 #include "engine/fixed_fast.h"
 #include "engine/fixed_fast_kern.h"
+#include "engine/fast_kern.h"
 #include "engine/fast_threads.h"
 #include "hw/hw_units.h"
 #include "hw/hw_math.h"
@@ -57,7 +59,7 @@ typedef struct {
     int64_t kmax[HW_HEADS], vmax[HW_HEADS];
     float *deq;
     hw_stats *tst;                                 /* [nthr] per-thread counters */
-    void *head_eng;                                /* the fast float engine, for its head */
+    em_fast_head *head;                            /* the float head (heads.h), on pool */
     fm_t *scb;                                     /* [2N][D] expert outputs times g */
     struct multi_job *mj;                          /* [2]: experts fc1, fc2 */
     hw_stats stats[EM_MAX_TASKS];
@@ -552,8 +554,8 @@ static void fxf_destroy(void *p)
 {
     fxf *e = p;
     if (!e) return;
+    em_fast_head_free(e->head);
     em_pool_free(e->pool);
-    if (e->head_eng) em_engine_fast.destroy(e->head_eng);
     free(e->w); free(e->qkv_wmax); free(e->proj_wmax); free(e->fc1_wmax); free(e->fc2_wmax);
     free(e->exp1_wmax); free(e->exp2_wmax);
     free(e->x); free(e->h); free(e->qkv); free(e->attn); free(e->y); free(e->hid); free(e->moe);
@@ -602,8 +604,12 @@ static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err
         em_error(err, EM_ENOMEM, "out of memory");
         return NULL;
     }
-    /* the head runs on the host, in float: the fast engine's */
-    if (!o->skip_head && !(e->head_eng = em_engine_fast.create(m, o, err))) { fxf_destroy(e); return NULL; }
+    /* the head runs on the host, in float: the fast head, on this pool */
+    if (!o->skip_head &&
+        !(e->head = em_fast_head_new(m, e->pool, em_fast_kern_select(), o->trace, o->trace_user, err))) {
+        fxf_destroy(e);
+        return NULL;
+    }
     em_fixed_quantise(m, e->w, &e->quant_wraps);
     hw_weights *w = e->w;
     for (int L = 0; L < HW_DEPTH; L++) {
@@ -686,8 +692,8 @@ const char *em_fixed_fast_isa(const void *eng) { return ((const fxf *)eng)->k->n
 static int fxf_head(void *p, int task, em_task_output *out, em_err *err)
 {
     fxf *e = p;
-    if (!e->head_eng) return em_error(err, EM_EARG, "fixed engine: created without a head (skip_head)");
-    return em_engine_fast.head(e->head_eng, task, out, err);
+    if (!e->head) return em_error(err, EM_EARG, "fixed engine: created without a head (skip_head)");
+    return em_fast_head_run(e->head, task, out->features, out->logits, err);
 }
 
 const em_engine_ops em_engine_fixed_fast = {"fixed", fxf_create, fxf_destroy, fxf_backbone, fxf_head};
