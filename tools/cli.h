@@ -28,6 +28,7 @@ void em_cli_print_json(struct cJSON *j);
 int em_cmd_sim(int argc, char **argv);
 int em_cmd_scenes(int argc, char **argv); /* tools/cmd_scenes.c */
 int em_cmd_eval(int argc, char **argv);
+int em_cmd_compare(int argc, char **argv);         /* tools/cmd_compare.c */
 int em_cmd_video(int argc, char **argv);           /* tools/cmd_video.c */
 int em_cmd_scenes_sequence(int argc, char **argv); /* tools/cmd_video.c: scenes --sequence */
 #endif

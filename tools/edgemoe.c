@@ -19,7 +19,6 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
-#include "engine/compare.h"
 #include "util.h"
 #include "image/image.h"
 #include "video/video.h"
@@ -449,39 +448,6 @@ static int cmd_sample_image(int argc, char **argv) {
     return 0;
 }
 
-/* edgemoe compare: fixed engine against the reference, block by block. */
-static int cmd_compare(int argc, char **argv) {
-    const char *model = NULL, *image = NULL, *task = "semseg";
-    int json = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *o = argv[i];
-        if (i + 1 < argc && !strcmp(o, "--model")) model = argv[++i];
-        else if (i + 1 < argc && !strcmp(o, "--image")) image = argv[++i];
-        else if (i + 1 < argc && !strcmp(o, "--task")) task = argv[++i];
-        else if (!strcmp(o, "--json")) json = 1;
-        else return em_cli_die("compare: unknown option or missing value '%s'", o);
-    }
-    if (!image) return em_cli_die("compare: no --image given");
-    em_model *m = em_cli_load_model(model);
-    if (!m) return 1;
-    unsigned mask = 0;
-    if (em_cli_task_mask(&m->cfg, task, &mask) || (mask & (mask - 1))) {
-        if (mask & (mask - 1)) em_cli_die("compare: one task, not '%s'", task);
-        em_model_close(m);
-        return 1;
-    }
-    int t = __builtin_ctz(mask), rc = 1;
-    em_err err;
-    float *img = malloc((size_t)m->cfg.img_c * m->cfg.img_h * m->cfg.img_w * sizeof(float));
-    em_compare_result *r = calloc(1, sizeof *r);
-    if (!img || !r) em_cli_die("out of memory");
-    else if (em_image_load(image, &m->cfg, img, &err) || em_compare(m, img, t, r, &err)) em_cli_die("%s", err.msg);
-    else { em_compare_fprint(stdout, r, json); rc = 0; }
-    free(img); free(r);
-    em_model_close(m);
-    return rc;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -493,7 +459,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);
     if (!strcmp(cmd, "sim")) return em_cmd_sim(argc - 2, argv + 2);
     if (!strcmp(cmd, "scenes")) return em_cmd_scenes(argc - 2, argv + 2);
-    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compare")) return em_cmd_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return em_cmd_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "video")) return em_cmd_video(argc - 2, argv + 2);
     return em_cli_die("unknown command '%s' (run, compare, sim, eval, scenes, video, convert, sample-image)", cmd);

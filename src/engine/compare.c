@@ -111,31 +111,3 @@ int em_compare(const em_model *m, const float *image, int task, em_compare_resul
     log_free(&lr); log_free(&lf);
     return rc;
 }
-
-void em_compare_fprint(FILE *f, const em_compare_result *r, int json)
-{
-    if (json) {
-        fprintf(f, "{\"task\":%d,\"stages\":[", r->task);
-        for (int s = 0; s < r->n_stages; s++)
-            fprintf(f, "%s{\"stage\":\"%s\",\"mse\":%.6g,\"mae\":%.6g,\"max_abs\":%.6g,\"ref_rms\":%.6g}",
-                    s ? "," : "", r->stage[s], r->mse[s], r->mae[s], r->max_abs[s], r->ref_rms[s]);
-        fprintf(f, "],\"routing\":{\"agree\":%.6g,\"match\":%d,\"total\":%d},\"wraps\":{",
-                r->routing_agree, r->routing_match, r->routing_total);
-        for (int o = 0; o < r->n_ops; o++)
-            fprintf(f, "%s\"%s\":{\"wraps\":%llu,\"stores\":%llu}", o ? "," : "", r->op_name[o],
-                    (unsigned long long)r->wraps[o], (unsigned long long)r->stores[o]);
-        fprintf(f, "},\"weight_quant_wraps\":%llu,\"ref_ms\":%.1f,\"fixed_ms\":%.1f}\n",
-                (unsigned long long)r->weight_quant_wraps, r->ref_ms, r->fixed_ms);
-        return;
-    }
-    fprintf(f, "task %d: fixed vs reference\n%-8s %10s %10s %10s %8s\n", r->task, "stage", "mse", "mae", "max_abs", "ref_rms");
-    for (int s = 0; s < r->n_stages; s++)
-        fprintf(f, "%-8s %10.3e %10.3e %10.3e %8.3f\n", r->stage[s], r->mse[s], r->mae[s], r->max_abs[s], r->ref_rms[s]);
-    fprintf(f, "routing agreement: %.2f%% (%d / %d layer, token, slot)\n", 100.0 * r->routing_agree,
-            r->routing_match, r->routing_total);
-    fprintf(f, "wrapped values per op (of stored):\n");
-    for (int o = 0; o < r->n_ops; o++)
-        fprintf(f, "  %-10s %10llu / %llu\n", r->op_name[o], (unsigned long long)r->wraps[o], (unsigned long long)r->stores[o]);
-    fprintf(f, "weights wrapped when quantised: %llu\nbackbone: ref %.0f ms, fixed %.0f ms\n",
-            (unsigned long long)r->weight_quant_wraps, r->ref_ms, r->fixed_ms);
-}

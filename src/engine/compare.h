@@ -1,9 +1,8 @@
 /* em_compare: fixed engine vs reference engine on one image and task, block
- * by block (for `edgemoe compare`). */
+ * by block (for `edgemoe compare`, which prints it: tools/cmd_compare.c). */
 #ifndef EM_ENGINE_COMPARE_H
 #define EM_ENGINE_COMPARE_H
 #include <stdint.h>
-#include <stdio.h>
 #include "edgemoe.h"
 
 #define EM_CMP_MAX_STAGES (EM_MAX_LAYERS + 1)
@@ -31,9 +30,4 @@ typedef struct {
 /* Runs the reference and the fixed backbone on image ([c][h][w] in [0,1))
  * for task, and fills r.  Returns EM_OK or an error code (err says why). */
 int em_compare(const em_model *m, const float *image, int task, em_compare_result *r, em_err *err);
-/* Writes r to f: a readable table (json = 0) or one JSON object (json = 1):
- * {"task":T,"stages":[{"stage","mse","mae","max_abs","ref_rms"}...],
- *  "routing":{"agree","match","total"},"wraps":{op:{"wraps","stores"}...},
- *  "weight_quant_wraps","ref_ms","fixed_ms"}. */
-void em_compare_fprint(FILE *f, const em_compare_result *r, int json);
 #endif
