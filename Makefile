@@ -70,7 +70,7 @@ sanitize-test:
 	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 demo: $(BUILD)/edgemoe
-	$(BUILD)/edgemoe sample-image $(BUILD)/sample.png
+	$(BUILD)/edgemoe sample-image --scene 7 $(BUILD)/sample.png
 	$(BUILD)/edgemoe run --image $(BUILD)/sample.png --task all --out $(BUILD)/demo --json
 	@echo "demo outputs in $(BUILD)/demo/"
 

@@ -16,6 +16,17 @@ empty_dir() { [ -z "$(ls -A "$1" 2>/dev/null)" ]; }
 
 $EM sample-image "$T/sample.png"
 check "sample-image writes a PNG" bash -c "head -c 8 '$T/sample.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+$EM sample-image --scene 7 "$T/scene7.png"
+$EM scenes --out "$T/scn7" --split val --start 7 --count 1 >/dev/null 2>&1
+/usr/bin/python3 -c "
+import sys, numpy as np
+v = np.rint(np.load(sys.argv[1]) * 255).astype(np.uint8)   # the dataset stores v/255
+(v.transpose(2, 0, 1).astype(np.float32) / 256).tofile(sys.argv[2])" "$T/scn7/val/image/7.npy" "$T/scene7.bin"
+$EM run --model synthetic --task semseg --image "$T/scene7.png" --features "$T/f_png.bin" >/dev/null 2>&1
+$EM run --model synthetic --task semseg --image "$T/scene7.bin" --features "$T/f_bin.bin" >/dev/null 2>&1
+check "sample-image --scene 7 is val scene 7 of the generator (same features as its pixels v/256)" \
+    cmp -s "$T/f_png.bin" "$T/f_bin.bin"
+expect_error "sample-image --scene x refused" "--scene: 'x' is not an integer" $EM sample-image --scene x "$T/bad.png"
 
 # synthetic model, one image, one task: names used as given
 $EM run --image "$T/sample.png" --task semseg --engine fast --features "$T/f.bin" --logits "$T/l.bin" \

@@ -4,7 +4,7 @@
  *               [--engine ref|fast|fixed|hw] [--out DIR] [--features FILE] [--logits FILE]
  *               [--routing FILE] [--threads N] [--json]
  *   edgemoe convert MODEL OUT.safetensors
- *   edgemoe sample-image OUT.png
+ *   edgemoe sample-image [--scene K] OUT.png
  *
  * Every failure prints one line "edgemoe: ..." on stderr, exits non-zero and
  * removes any output file this run already wrote. */
@@ -273,7 +273,7 @@ static void usage(FILE *f) {
           "  edgemoe video [--model M] [--in FILE.y4m|-] [--out FILE.y4m|-] [--task T] [--engine E]\n"
           "                [--layout row|grid] [--log FILE.jsonl] [--realtime]   live semseg + depth on video\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
-          "  edgemoe sample-image OUT.png\n"
+          "  edgemoe sample-image [--scene K] OUT.png   a drawn street, or generated val scene K\n"
           "Without --model, the shipped model trained on generated street scenes is used\n"
           "(docs/model.md; $EDGEMOE_MODEL overrides it); --model synthetic is the untrained one.\n", f);
 }
@@ -434,14 +434,36 @@ static int cmd_convert(int argc, char **argv) {
     return 0;
 }
 
+/* edgemoe sample-image [--scene K] OUT.png: the built-in drawing, or val
+ * scene K of the generator (seed 1), which no model here was trained on. */
 static int cmd_sample_image(int argc, char **argv) {
-    if (argc != 1) return em_cli_die("usage: edgemoe sample-image OUT.png");
+    const char *out = NULL;
+    long scene = -1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--scene") && i + 1 < argc) {
+            if (em_cli_int("--scene", argv[++i], 0, 1L << 30, &scene)) return 1;
+        } else if (!out && argv[i][0] != '-') {
+            out = argv[i];
+        } else {
+            return em_cli_die("usage: edgemoe sample-image [--scene K] OUT.png");
+        }
+    }
+    if (!out) return em_cli_die("usage: edgemoe sample-image [--scene K] OUT.png");
     em_config c;
     em_config_default(&c);
-    em_rgb8 img;
+    em_rgb8 img = {0};
     em_err err;
-    if (em_image_sample(c.img_w, c.img_h, &img, &err)) return em_cli_die("%s", err.msg);
-    int rc = write_png(png_rgb8, argv[0], img.rgb, img.w, img.h, &err);
+    int rc;
+    if (scene >= 0) {
+        img.w = c.img_w;
+        img.h = c.img_h;
+        img.rgb = malloc((size_t)img.w * img.h * 3);
+        if (!img.rgb) return em_cli_die("out of memory");
+        rc = em_scene_render(1, EM_SPLIT_VAL, (uint64_t)scene, img.w, img.h, img.rgb, NULL, NULL, &err);
+    } else {
+        rc = em_image_sample(c.img_w, c.img_h, &img, &err);
+    }
+    if (!rc) rc = write_png(png_rgb8, out, img.rgb, img.w, img.h, &err);
     if (!rc) rc = em_out_commit(&err);
     em_rgb8_free(&img);
     if (rc) return em_cli_die("%s", err.msg);
