@@ -90,6 +90,12 @@ static void expert_summary(const engine_run *r, const em_config *c, int t, int l
     *max_share = sum ? (double)mx / (double)sum : 0;
 }
 
+/* Stored values and wraps summed over the datapath's ops. */
+static void datapath_totals(const em_engine_stats *st, uint64_t *wraps, uint64_t *stores) {
+    *wraps = *stores = 0;
+    for (int o = 0; o < st->n_ops; o++) { *wraps += st->wraps[o]; *stores += st->stores[o]; }
+}
+
 static void usage_json(cJSON *parent, const engine_run *r, const em_config *c, unsigned mask) {
     const int n_moe = em_n_moe_layers(c), E = c->n_experts;
     cJSON *ej = cJSON_AddObjectToObject(parent, "experts");
@@ -114,11 +120,10 @@ static void usage_json(cJSON *parent, const engine_run *r, const em_config *c, u
     }
     if (!r->has_stats) return;
     cJSON *dj = cJSON_AddObjectToObject(parent, "datapath");
-    uint64_t w = 0, s = 0;
+    uint64_t w, s;
+    datapath_totals(&r->stats, &w, &s);
     cJSON *oj = cJSON_AddObjectToObject(dj, "ops");
     for (int o = 0; o < r->stats.n_ops; o++) {
-        w += r->stats.wraps[o];
-        s += r->stats.stores[o];
         cJSON *x = cJSON_AddObjectToObject(oj, r->stats.op_name[o]);
         cJSON_AddNumberToObject(x, "stores", (double)r->stats.stores[o]);
         cJSON_AddNumberToObject(x, "wraps", (double)r->stats.wraps[o]);
@@ -144,8 +149,8 @@ static void usage_text(const engine_run *r, const em_config *c, unsigned mask) {
         printf("\n");
     }
     if (!r->has_stats) return;
-    uint64_t w = 0, s = 0;
-    for (int o = 0; o < r->stats.n_ops; o++) { w += r->stats.wraps[o]; s += r->stats.stores[o]; }
+    uint64_t w, s;
+    datapath_totals(&r->stats, &w, &s);
     printf("datapath (%s): %llu of %llu stored values wrapped", em_engine_name(r->kind), (unsigned long long)w,
            (unsigned long long)s);
     for (int o = 0; o < r->stats.n_ops; o++)
