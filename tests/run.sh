@@ -2,6 +2,9 @@
 # Runs every test program in $BUILD/tests and every tests/*_test.sh / tests/test_*.py,
 # counting PASS/FAIL/SKIP lines; ends with "N passed, N failed, N skipped".
 # A test whose data is missing (e.g. ../shared) prints one "SKIP: <why>" line.
+# Each entry's wall and CPU seconds (user + sys of it and its children)
+# follow its output ("time: NAME W s wall, C s cpu (U user, S sys)"); before
+# the summary, the slowest entries by CPU and the totals.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -15,7 +18,8 @@ SLOW_FIRST=" hw_synth_test.sh video_test.sh sim_trips_test.sh test_m3vit_convert
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 names=(); cmds=()
-add() { names+=("$1"); shift; cmds+=("$(printf '%q ' "$@")"); }
+# TESTS="test_fast cli_test.sh ...": only those entries
+add() { case " ${TESTS:-$1} " in *" $1 "*) names+=("$1"); shift; cmds+=("$(printf '%q ' "$@")");; esac; }
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     add "$(basename "$t")" "$t"
@@ -46,16 +50,29 @@ report() {
     if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
         echo "FAIL: $name ran no check"; fail=$((fail + 1))
     fi
+    # times: the subshell's own user/sys, its children's, then start and end
+    awk -v n="$name" 'function s(t) { split(t, a, "m"); return a[1] * 60 + a[2] }
+        NR <= 2 { u += s($1); k += s($2) } NR == 3 { wall = $2 - $1 }
+        END { printf "time: %s %.1f s wall, %.1f s cpu (%.1f user, %.1f sys)\n", n, wall, u + k, u, k }' "$dir/$1.times" |
+        tee -a "$dir/times"
 }
 next=0   # the first entry not yet reported
 flush() { while [ $next -lt ${#names[@]} ] && [ -f "$dir/$next.rc" ]; do report $next; next=$((next + 1)); done; }
 running=0
+start=${EPOCHREALTIME%.*}
 for i in "${order[@]}"; do
     while [ $running -ge "$JOBS" ]; do wait -n; running=$((running - 1)); flush; done
-    ( eval "${cmds[$i]}" >"$dir/$i.log" 2>&1 </dev/null; echo $? >"$dir/$i.rc.tmp"; mv "$dir/$i.rc.tmp" "$dir/$i.rc" ) &
+    ( t0=$EPOCHREALTIME; eval "${cmds[$i]}" >"$dir/$i.log" 2>&1 </dev/null; rc=$?
+      t1=$EPOCHREALTIME; times >"$dir/$i.times"; echo "$t0 $t1" >>"$dir/$i.times"
+      echo $rc >"$dir/$i.rc.tmp"; mv "$dir/$i.rc.tmp" "$dir/$i.rc" ) &
     running=$((running + 1))
 done
 wait
 flush
+# "time: NAME W s wall, C s cpu ...": fields 2, 3 and 6
+echo "== slowest entries by CPU (TEST_JOBS=$JOBS)"
+sort -k6,6 -rn "$dir/times" | head -12 | awk '{ printf "  %7.1f s cpu %7.1f s wall  %s\n", $6, $3, $2 }'
+awk '{ w += $3; c += $6 } END { printf "  %7.1f s cpu %7.1f s wall  all entries\n", c, w }' "$dir/times"
+echo "  $(( ${EPOCHREALTIME%.*} - start )) s wall for the suite"
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
