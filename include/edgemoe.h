@@ -46,7 +46,7 @@ const char *em_version(void);
 #define EM_MAX_EXPERTS 64
 #define EM_MAX_TOPK 8
 #define EM_NAME_LEN 32
-#define EM_ERR_LEN 512
+#define EM_ERR_LEN 8192  /* room for a message naming two paths of PATH_MAX */
 
 typedef struct { char msg[EM_ERR_LEN]; } em_err;
 
@@ -87,6 +87,16 @@ typedef struct {
 } em_config;
 
 void em_config_default(em_config *c);
+/* Limits em_config_check enforces on every dimension, and on the number of
+ * weights (4 GiB of float32); a file must also hold every weight its config
+ * claims before any memory is taken for them. */
+#define EM_LIMIT_IMAGE_SIDE 4096
+#define EM_LIMIT_CHANNELS 64
+#define EM_LIMIT_DIM 8192
+#define EM_LIMIT_HIDDEN 65536
+#define EM_LIMIT_PARAMS (1ull << 30)
+/* Number of weights of a model with this (checked) config. */
+uint64_t em_config_n_params(const em_config *c);
 /* Checks that the dimensions are consistent (n_tok = grid + 1, dim = heads x
  * head_dim, top_k <= n_experts, ...). */
 int em_config_check(const em_config *c, em_err *err);
@@ -158,11 +168,15 @@ typedef struct {
     int n_tensors;
     float *arena;         /* one allocation holding all weights */
     size_t arena_floats;
-    char source[512];     /* path it was loaded from, or "synthetic" */
+    char source[4096];    /* path it was loaded from, or "synthetic" */
 } em_model;
 
 /* Allocates the arena for cfg and builds the tensor table (data zeroed). */
 int em_model_alloc(em_model *m, const em_config *cfg, em_err *err);
+/* Only the tensor table of cfg (names and shapes; data NULL, no arena): what
+ * a loader checks a file against before it takes memory for the weights.
+ * em_model_free releases it. */
+int em_model_plan(em_model *m, const em_config *cfg, em_err *err);
 void em_model_free(em_model *m);
 em_tensor *em_model_find(em_model *m, const char *name);
 
@@ -219,12 +233,50 @@ typedef struct {
 
 typedef struct em_session em_session;
 
+/* ---- number formats of the fixed-point datapath (docs/formats.md) ----
+ * <W,I>: a W-bit two's-complement integer r standing for r * 2^-(W-I);
+ * stores floor to F = W - I fractional bits, then wrap to W bits
+ * (docs/spec.md#2-number-formats).  The fixed engine (the fast twin) takes a
+ * set at session creation; the hw engine (src/hw) is compiled for one set
+ * (the original unless built with -DHW_FM_W=... etc.). */
+typedef struct { int w, i; } em_fxfmt;
+typedef struct {
+    char name[EM_NAME_LEN];
+    em_fxfmt fm;    /* features and every intermediate: <32,10> */
+    em_fxfmt wt;    /* linear weights (qkv, proj, fc, experts, gates): <16,2> */
+    em_fxfmt bqk;   /* qkv and proj biases: <16,7> */
+    em_fxfmt b5;    /* other biases, LayerNorm weight and bias: <16,5> */
+    em_fxfmt pw;    /* patch-embedding weights: <16,0> */
+    em_fxfmt pix;   /* pixels, unsigned: <u8,0> */
+} em_formats;
+/* The accelerator's own set, "original". */
+void em_formats_original(em_formats *f);
+/* Named presets: names[i] for i < count (static strings). */
+int em_formats_preset_count(void);
+const char *em_formats_preset_name(int i);
+/* A preset by name: EM_EARG (naming the presets) if unknown. */
+int em_formats_preset(const char *name, em_formats *f, em_err *err);
+/* A JSON file {"name": "...", "fm": {"w": 24, "i": 8}, ...}: keys not given
+ * keep the original's value.  Errors name the file and the key. */
+int em_formats_load(const char *path, em_formats *f, em_err *err);
+/* A preset name, or else a JSON file. */
+int em_formats_get(const char *name_or_path, em_formats *f, em_err *err);
+/* EM_EARG naming the quantity if the engine cannot represent the set
+ * (widths, fractional bits, shifts its kernels need). */
+int em_formats_check(const em_formats *f, em_err *err);
+/* 1 if a and b have the same widths and integer bits (names aside). */
+int em_formats_equal(const em_formats *a, const em_formats *b);
+/* "fm<32,10> wt<16,2> bqk<16,7> b5<16,5> pw<16,0> pix<u8,0>" into buf. */
+void em_formats_describe(const em_formats *f, char *buf, size_t cap);
+
 typedef struct {
     em_engine_kind engine;
     int threads;            /* 0: all cores */
     int skip_head;          /* features/routing only */
     em_trace_fn trace;
     void *trace_user;
+    const em_formats *formats; /* fixed, hw: the datapath's formats (NULL: original);
+                                * copied at creation; EM_EARG for ref and fast */
 } em_session_opts;
 
 /* A session owns every activation buffer an engine needs: planned once,

@@ -122,7 +122,7 @@ static void test_queue_sweep(const em_model *m) {
     static hw_stats sh, sf;
     static const char *isas[] = {"c", "gvec", "avx2", "avx512"};
     uint64_t q = 0;
-    em_fixed_quantise(m, &w, &q);
+    { em_formats of; em_formats_original(&of); em_fixed_quantise(m, &w, &of, &q); }
     for (int t = 0; t < HW_N; t++)
         for (int d = 0; d < HW_D; d++) act.h[t][d] = (fm_t)((urand() * 2 - 1) * (1 << 23));
     for (int i = 0; i < 4; i++) {

@@ -56,7 +56,7 @@ class _TaskOutput(C.Structure):  # em_task_output
 
 class _SessionOpts(C.Structure):  # em_session_opts
     _fields_ = [("engine", C.c_int), ("threads", C.c_int), ("skip_head", C.c_int),
-                ("trace", C.c_void_p), ("trace_user", C.c_void_p)]
+                ("trace", C.c_void_p), ("trace_user", C.c_void_p), ("formats", C.c_void_p)]
 
 
 def _find_lib():
@@ -158,7 +158,7 @@ class Session:
             raise Error(-5, "unknown engine '%s' (%s)" % (engine, ", ".join(ENGINES)))
         self.model = model
         self.engine = engine
-        opts = _SessionOpts(ENGINES[engine], int(threads), int(bool(skip_head)), None, None)
+        opts = _SessionOpts(ENGINES[engine], int(threads), int(bool(skip_head)), None, None, None)
         err = _Err()
         self._s = _lib.em_session_new(model._m, C.byref(opts), C.byref(err))
         if not self._s:

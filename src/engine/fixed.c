@@ -54,37 +54,51 @@ int em_fixed_check_config(const em_config *c, em_err *err)
     return EM_OK;
 }
 
-/* float array -> <16,F> array */
-static void quant16(int16_t *dst, const float *src, size_t n, int f, uint64_t *wraps)
+/* float array -> <W,I> values in int16 storage */
+static void quant16(int16_t *dst, const float *src, size_t n, em_fxfmt q, uint64_t *wraps)
 {
     for (size_t i = 0; i < n; i++) {
         int wr = 0;
-        dst[i] = (int16_t)fx_quant_w(src[i], 16, f, 0, &wr);
+        dst[i] = (int16_t)fx_quant_w(src[i], q.w, q.w - q.i, 0, &wr);
         *wraps += (uint64_t)wr;
     }
 }
 
-void em_fixed_quantise(const em_model *m, hw_weights *w, uint64_t *q)
+void em_fixed_quantise(const em_model *m, hw_weights *w, const em_formats *f, uint64_t *q)
 {
     const em_weights *s = &m->w;
-#define Q16(field, src, F) quant16((int16_t *)w->field, (src), sizeof w->field / sizeof(int16_t), (F), q)
-    Q16(patch_w, s->patch_w, PW_F);
-    Q16(patch_b, s->patch_b, B5_F);
+#define Q16(field, src, fmt) quant16((int16_t *)w->field, (src), sizeof w->field / sizeof(int16_t), f->fmt, q)
+    Q16(patch_w, s->patch_w, pw);
+    Q16(patch_b, s->patch_b, b5);
     for (int i = 0; i < HW_N * HW_D; i++) {
         int wr = 0;
-        ((fm_t *)w->pos)[i] = (fm_t)fx_quant_w(s->pos_embed[i], 32, FM_F, 0, &wr);
+        ((fm_t *)w->pos)[i] = (fm_t)fx_quant_w(s->pos_embed[i], f->fm.w, f->fm.w - f->fm.i, 0, &wr);
         *q += (uint64_t)wr;
     }
-    Q16(ln1_w, s->ln1_w, B5_F); Q16(ln1_b, s->ln1_b, B5_F);
-    Q16(ln2_w, s->ln2_w, B5_F); Q16(ln2_b, s->ln2_b, B5_F);
-    Q16(qkv_w, s->qkv_w, WT_F); Q16(qkv_b, s->qkv_b, BQK_F);
-    Q16(proj_w, s->proj_w, WT_F); Q16(proj_b, s->proj_b, BQK_F);
-    Q16(fc1_w, s->fc1_w, WT_F); Q16(fc1_b, s->fc1_b, B5_F);
-    Q16(fc2_w, s->fc2_w, WT_F); Q16(fc2_b, s->fc2_b, B5_F);
-    Q16(gate_w, s->gate_w, WT_F);
-    Q16(exp1_w, s->exp1_w, WT_F); Q16(exp1_b, s->exp1_b, B5_F);
-    Q16(exp2_w, s->exp2_w, WT_F); Q16(exp2_b, s->exp2_b, B5_F);
+    Q16(ln1_w, s->ln1_w, b5); Q16(ln1_b, s->ln1_b, b5);
+    Q16(ln2_w, s->ln2_w, b5); Q16(ln2_b, s->ln2_b, b5);
+    Q16(qkv_w, s->qkv_w, wt); Q16(qkv_b, s->qkv_b, bqk);
+    Q16(proj_w, s->proj_w, wt); Q16(proj_b, s->proj_b, bqk);
+    Q16(fc1_w, s->fc1_w, wt); Q16(fc1_b, s->fc1_b, b5);
+    Q16(fc2_w, s->fc2_w, wt); Q16(fc2_b, s->fc2_b, b5);
+    Q16(gate_w, s->gate_w, wt);
+    Q16(exp1_w, s->exp1_w, wt); Q16(exp1_b, s->exp1_b, b5);
+    Q16(exp2_w, s->exp2_w, wt); Q16(exp2_b, s->exp2_b, b5);
 #undef Q16
+}
+
+void em_fixed_compiled_formats(em_formats *f)
+{
+    em_formats_original(f);
+    f->fm = (em_fxfmt){HW_FM_W, HW_FM_I};
+    f->wt = (em_fxfmt){HW_WT_W, HW_WT_I};
+    f->bqk = (em_fxfmt){HW_BQK_W, HW_BQK_I};
+    f->b5 = (em_fxfmt){HW_B5_W, HW_B5_I};
+    f->pw = (em_fxfmt){HW_PW_W, HW_PW_I};
+    f->pix = (em_fxfmt){HW_PIX_W, HW_PIX_I};
+    em_formats o;
+    em_formats_original(&o);
+    if (!em_formats_equal(f, &o)) snprintf(f->name, sizeof f->name, "compiled");
 }
 
 static void fixed_destroy(void *p)
@@ -98,6 +112,16 @@ static void fixed_destroy(void *p)
 static void *fixed_create(const em_model *m, const em_session_opts *o, em_err *err)
 {
     if (em_fixed_check_config(&m->cfg, err)) return NULL;
+    em_formats hwf;
+    em_fixed_compiled_formats(&hwf);
+    if (o->formats && !em_formats_equal(o->formats, &hwf)) {
+        char want[160], have[160];
+        em_formats_describe(o->formats, want, sizeof want);
+        em_formats_describe(&hwf, have, sizeof have);
+        em_error(err, EM_EARG, "hw engine: src/hw is compiled for %s, not %s (formats %s; the fixed engine takes any set)",
+                 have, want, o->formats->name);
+        return NULL;
+    }
     fixed_engine *e = calloc(1, sizeof *e);
     if (!e) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
     e->m = m;
@@ -114,7 +138,7 @@ static void *fixed_create(const em_model *m, const em_session_opts *o, em_err *e
         em_error(err, EM_ENOMEM, "out of memory");
         return NULL;
     }
-    em_fixed_quantise(m, e->w, &e->quant_wraps);
+    em_fixed_quantise(m, e->w, &hwf, &e->quant_wraps);
     return e;
 }
 

@@ -14,5 +14,7 @@ uint64_t em_fixed_quant_wraps(const void *eng);
  * quantisation of the float model into the accelerator's DRAM image
  * (*wraps += weights that wrapped). */
 int em_fixed_check_config(const em_config *c, em_err *err);
-void em_fixed_quantise(const em_model *m, hw_weights *w, uint64_t *wraps);
+void em_fixed_quantise(const em_model *m, hw_weights *w, const em_formats *f, uint64_t *wraps);
+/* The formats src/hw was compiled for (HW_*_W, HW_*_I; the original by default). */
+void em_fixed_compiled_formats(em_formats *f);
 #endif

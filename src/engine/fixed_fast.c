@@ -65,14 +65,26 @@ typedef struct {
     hw_stats stats[EM_MAX_TASKS];
     int ran[EM_MAX_TASKS];
     uint64_t quant_wraps;
+    /* the format set (em_formats, checked), as the datapath uses it */
+    em_formats fmt;
+    int fm_f, fm_w, fm_sh;                         /* fm: F, W, 32 - W (sign extension) */
+    int64_t fm_min, fm_max;
+    int wt_f, bqk_f, b5_f, pix_w, pix_f, emb_f;    /* emb_f: F_pix + F_pw - F_fm */
+    int embed_exact;                               /* embed sums provably below 2^31 */
+    fm_t ln_c, ln_eps;                             /* fm(1/192), fm(1e-6) */
 } fxf;
 
-/* ---- counters: the same as src/hw's ---- */
-static inline fm_t st_store(int64_t v, hw_stats *st, int op)
+/* ---- stores into fm and their counters: the same as src/hw's ---- */
+static inline fm_t wrap_fm(const fxf *e, int64_t v)
+{
+    return (fm_t)((int32_t)((uint32_t)(uint64_t)v << e->fm_sh) >> e->fm_sh);
+}
+static inline int wraps_fm(const fxf *e, int64_t v) { return v < e->fm_min || v > e->fm_max; }
+static inline fm_t st_store(const fxf *e, int64_t v, hw_stats *st, int op)
 {
     st->stores[op]++;
-    st->wraps[op] += (uint64_t)fx_wraps32(v);
-    return (fm_t)(uint32_t)(uint64_t)v;
+    st->wraps[op] += (uint64_t)wraps_fm(e, v);
+    return wrap_fm(e, v);
 }
 
 /* ---- the linear unit ---- */
@@ -119,7 +131,7 @@ static void lin_block(const lin_job *j, int rb, int ob, int tid)
     hw_stats *st = &e->tst[tid];
     const int r0 = rb * LIN_RB, r1 = r0 + LIN_RB < j->n_rows ? r0 + LIN_RB : j->n_rows;
     const int o0 = ob * LIN_OB, o1 = o0 + LIN_OB < j->out_dim ? o0 + LIN_OB : j->out_dim;
-    const int in_dim = j->in_dim, op = j->op, bshift = FM_F - j->bias_f;
+    const int in_dim = j->in_dim, op = j->op, wf = e->wt_f, ff = e->fm_f;
     /* the chunk splits its own rows (a few redundant splits cost less than
      * one more pass over the pool) */
     int16_t *xh = e->xh + (size_t)tid * LIN_RB * HW_PATCH_K, *xl = e->xl + (size_t)tid * LIN_RB * HW_PATCH_K;
@@ -134,7 +146,7 @@ static void lin_block(const lin_job *j, int rb, int ob, int tid)
             for (int o = o0; o < o1; o++) {
                 const wt_t *wr = j->w + (size_t)o * in_dim;
                 int64_t acc = 0;
-                for (int i = 0; i < in_dim; i++) acc += ((int64_t)x[i] * wr[i]) >> WT_F;
+                for (int i = 0; i < in_dim; i++) acc += ((int64_t)x[i] * wr[i]) >> wf;
                 sums[(size_t)(r - r0) * HW_MAX_OUT + o] = (uint32_t)(uint64_t)acc;
             }
             r++;
@@ -142,7 +154,7 @@ static void lin_block(const lin_job *j, int rb, int ob, int tid)
         }
         int re = r;
         while (re < r1 && safe[re - r0]) re++;
-        e->k->dot(xh, xl, HW_PATCH_K, j->w, in_dim, in_dim, WT_F, sums, HW_MAX_OUT,
+        e->k->dot(xh, xl, HW_PATCH_K, j->w, in_dim, in_dim, wf, sums, HW_MAX_OUT,
                   r - r0, re - r0, o0, o1);
         r = re;
     }
@@ -150,30 +162,30 @@ static void lin_block(const lin_job *j, int rb, int ob, int tid)
         const fm_t *x = j->in + (size_t)((j->mode & LIN_GATHER_IN) ? j->list[r] : r) * in_dim;
         const int64_t l1 = l1s[r - r0];
         for (int o = o0; o < o1; o++) {
-            const int64_t b = (int64_t)j->bias[o] * (1 << bshift);
-            fm_t yv = (fm_t)(sums[(size_t)(r - r0) * HW_MAX_OUT + o] + (uint32_t)b);
+            const int64_t b = fx_align(j->bias[o], j->bias_f, ff);
+            fm_t yv = wrap_fm(e, (int32_t)(sums[(size_t)(r - r0) * HW_MAX_OUT + o] + (uint32_t)b));
             st->stores[op]++;
-            if (((l1 * j->wmax[o]) >> WT_F) + in_dim + (b < 0 ? -b : b) >= ((int64_t)1 << 31)) {
+            if (((l1 * j->wmax[o]) >> wf) + in_dim + (b < 0 ? -b : b) > e->fm_max) {
                 /* the bound does not rule a wrap out: count exactly */
                 const wt_t *wr = j->w + (size_t)o * in_dim;
                 int64_t acc = b;
                 for (int i = 0; i < in_dim; i++) {
-                    int64_t p = ((int64_t)x[i] * wr[i]) >> WT_F;
-                    st->wraps[op] += (uint64_t)fx_wraps32(p);
+                    int64_t p = ((int64_t)x[i] * wr[i]) >> wf;
+                    st->wraps[op] += (uint64_t)wraps_fm(e, p);
                     acc += p;
                 }
-                st->wraps[op] += (uint64_t)fx_wraps32(acc);
+                st->wraps[op] += (uint64_t)wraps_fm(e, acc);
             }
             if (j->mode & LIN_GELU) {
-                yv = hw_gelu(yv);
+                yv = hw_gelu_f(yv, ff);
                 st->stores[HW_OP_GELU]++;
             }
             if (j->mode & LIN_SCALE_OUT) {
-                j->out[(size_t)r * j->out_dim + o] = st_store(((int64_t)yv * j->scale[r]) >> FM_F, st, op);
+                j->out[(size_t)r * j->out_dim + o] = st_store(e, ((int64_t)yv * j->scale[r]) >> ff, st, op);
             } else if (j->mode & LIN_SCALE_ACC) {
                 fm_t *dst = j->out + (size_t)j->list[r] * j->out_dim + o;
-                fm_t sc = st_store(((int64_t)yv * j->scale[r]) >> FM_F, st, op);
-                *dst = st_store((int64_t)*dst + sc, st, op);
+                fm_t sc = st_store(e, ((int64_t)yv * j->scale[r]) >> ff, st, op);
+                *dst = st_store(e, (int64_t)*dst + sc, st, op);
             } else {
                 j->out[(size_t)r * j->out_dim + o] = yv;
             }
@@ -244,29 +256,32 @@ static void embed_chunk(void *ctx, int chunk, int tid)
                     l[i] = e->img[c][py * HW_PATCH + ky][px * HW_PATCH + kx];
                 }
     }
-    e->k->dot(xh, xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, PIX_F + PW_F - FM_F,
+    e->k->dot(xh, xl, HW_PATCH_K, &e->w->patch_w[0][0], HW_PATCH_K, HW_PATCH_K, e->emb_f,
               sums, HW_MAX_OUT, 0, p1 - p0, 0, HW_D);
     for (int p = p0; p < p1; p++)
         for (int d = 0; d < HW_D; d++) {
-            /* |sum| <= 768 * 255 * 2^15 / 4 + |bias| < 2^31: the exact sum is
-             * the sum modulo 2^32 read as signed */
-            const int64_t acc = (int64_t)e->w->patch_b[d] * (1 << (FM_F - B5_F)) +
-                                (int32_t)sums[(size_t)(p - p0) * HW_MAX_OUT + d];
-            fm_t tok = st_store(acc, st, HW_OP_EMBED);
-            e->x[p + 1][d] = st_store((int64_t)tok + e->w->pos[p + 1][d], st, HW_OP_EMBED);
+            /* embed_exact: |products' sum| <= 768 (2^W_pix - 1) 2^(W_pw - 1) / 2^emb_f
+             * < 2^31 (1.6e9 at the original), so the sum modulo 2^32 read as
+             * signed is exact; otherwise it is formed exactly for the counter
+             * (the store's bits are the same either way) */
+            int64_t acc = fx_align(e->w->patch_b[d], e->b5_f, e->fm_f);
+            if (e->embed_exact) acc += (int32_t)sums[(size_t)(p - p0) * HW_MAX_OUT + d];
+            else
+                for (int i = 0; i < HW_PATCH_K; i++)
+                    acc += ((int64_t)xl[(size_t)(p - p0) * HW_PATCH_K + i] * e->w->patch_w[d][i]) >> e->emb_f;
+            fm_t tok = st_store(e, acc, st, HW_OP_EMBED);
+            e->x[p + 1][d] = st_store(e, (int64_t)tok + e->w->pos[p + 1][d], st, HW_OP_EMBED);
         }
 }
 
 static void patch_embed(fxf *e)
 {
-    for (int d = 0; d < HW_D; d++) e->x[0][d] = st_store(e->w->pos[0][d], &e->tst[0], HW_OP_EMBED);
+    for (int d = 0; d < HW_D; d++) e->x[0][d] = st_store(e, e->w->pos[0][d], &e->tst[0], HW_OP_EMBED);
     em_pool_run(e->pool, embed_chunk, e, (HW_N - 1) / EMB_PB);
 }
 
 /* ---- LayerNorm, per token (as hw_layernorm) ---- */
 typedef struct { fxf *e; const b5_t *g, *b; } ln_job;
-#define LN_C   ((fm_t)(FM_ONE / HW_D))
-#define LN_EPS ((fm_t)4)
 
 static void ln_chunk(void *ctx, int chunk, int tid)
 {
@@ -274,23 +289,24 @@ static void ln_chunk(void *ctx, int chunk, int tid)
     fxf *e = j->e;
     hw_stats *st = &e->tst[tid];
     const int t1 = chunk * 8 + 8 < HW_N ? chunk * 8 + 8 : HW_N;
+    const int ff = e->fm_f, fw = e->fm_w, bf = e->b5_f;
     for (int t = chunk * 8; t < t1; t++) {
         const fm_t *x = e->x[t];
         int64_t sum = 0, sq = 0;
         for (int i = 0; i < HW_D; i++) {
-            fm_t xc = (fm_t)(uint32_t)(uint64_t)(((int64_t)x[i] * LN_C) >> FM_F);
+            fm_t xc = (fm_t)(((int64_t)x[i] * e->ln_c) >> ff);   /* |x / 192|: never wraps */
             sum += xc;
-            sq += ((int64_t)x[i] * xc) >> FM_F;
+            sq += ((int64_t)x[i] * xc) >> ff;
         }
-        fm_t mean = st_store(sum, st, HW_OP_LN), msq = st_store(sq, st, HW_OP_LN);
-        fm_t mm = st_store(((int64_t)mean * mean) >> FM_F, st, HW_OP_LN);
-        fm_t var = st_store((int64_t)msq - mm + LN_EPS, st, HW_OP_LN);
-        fm_t r = st_store(hw_recip(hw_sqrt(var)), st, HW_OP_LN);
+        fm_t mean = st_store(e, sum, st, HW_OP_LN), msq = st_store(e, sq, st, HW_OP_LN);
+        fm_t mm = st_store(e, ((int64_t)mean * mean) >> ff, st, HW_OP_LN);
+        fm_t var = st_store(e, (int64_t)msq - mm + e->ln_eps, st, HW_OP_LN);
+        fm_t r = st_store(e, hw_recip_f(hw_sqrt_f(var, ff, fw), ff, fw), st, HW_OP_LN);
         for (int i = 0; i < HW_D; i++) {
-            fm_t d = st_store((int64_t)x[i] - mean, st, HW_OP_LN);
-            fm_t n = st_store(((int64_t)d * r) >> FM_F, st, HW_OP_LN);
-            fm_t s = st_store(((int64_t)n * j->g[i]) >> B5_F, st, HW_OP_LN);
-            e->h[t][i] = st_store((int64_t)s + (int64_t)j->b[i] * (1 << (FM_F - B5_F)), st, HW_OP_LN);
+            fm_t d = st_store(e, (int64_t)x[i] - mean, st, HW_OP_LN);
+            fm_t n = st_store(e, ((int64_t)d * r) >> ff, st, HW_OP_LN);
+            fm_t s = st_store(e, ((int64_t)n * j->g[i]) >> bf, st, HW_OP_LN);
+            e->h[t][i] = st_store(e, (int64_t)s + fx_align(j->b[i], bf, ff), st, HW_OP_LN);
         }
     }
 }
@@ -302,16 +318,17 @@ static void layernorm(fxf *e, const b5_t *g, const b5_t *b)
 }
 
 /* ---- attention: per query, QK^T with the online softmax then A.V ---- */
-static void softmax_update(fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op)
+static void softmax_update(const fxf *e, fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op)
 {
+    const int ff = e->fm_f;
     if (s > *m) {
-        fm_t arg = *S == 0 ? fx_wrap32((int64_t)*m - s) : st_store((int64_t)*m - s, st, op);
-        fm_t sc = st_store(((int64_t)*S * hw_exp(arg)) >> FM_F, st, op);
-        *S = st_store((int64_t)sc + FM_ONE, st, op);
+        fm_t arg = *S == 0 ? wrap_fm(e, (int64_t)*m - s) : st_store(e, (int64_t)*m - s, st, op);
+        fm_t sc = st_store(e, ((int64_t)*S * hw_exp_f(arg, ff)) >> ff, st, op);
+        *S = st_store(e, (int64_t)sc + ((int64_t)1 << ff), st, op);
         *m = s;
     } else {
-        fm_t arg = st_store((int64_t)s - *m, st, op);
-        *S = st_store((int64_t)*S + hw_exp(arg), st, op);
+        fm_t arg = st_store(e, (int64_t)s - *m, st, op);
+        *S = st_store(e, (int64_t)*S + hw_exp_f(arg, ff), st, op);
     }
 }
 
@@ -322,6 +339,7 @@ static void attn_chunk(void *ctx, int q, int tid)
     const int start = q % ATTN_P;            /* the hardware's key order for this query */
     int32_t sc[KT_LD], a[HW_N];
     uint32_t out[HW_HEAD_DIM];
+    const int ff = e->fm_f, fw = e->fm_w;
     for (int h = 0; h < HW_HEADS; h++) {
         const fm_t *qv = &e->qkv[q][h * HW_HEAD_DIM];
         int64_t qmax = 0;
@@ -330,46 +348,47 @@ static void attn_chunk(void *ctx, int q, int tid)
             if (v > qmax) qmax = v;
         }
         /* scores, modulo 2^32 (what the stores keep) */
-        e->k->qk(qv, e->kt[h][0], KT_LD, KT_LD, sc);
+        e->k->qk(qv, e->kt[h][0], KT_LD, KT_LD, ff, e->fm_sh, sc);
         st->stores[HW_OP_QK] += (uint64_t)HW_N * (HW_HEAD_DIM / HW_BLK + 1);
-        if (qmax * e->kmax[h] >= (int64_t)1 << 50) {
-            /* products could reach 2^31 after the floor, or a block sum leave
-             * the fm range: count the wraps exactly (the score itself, a sum
-             * of 8 values below 2^28, never wraps) */
+        if (qmax * e->kmax[h] >= (int64_t)1 << (fw + ff - 4)) {
+            /* products could reach 2^(W-1) after the floor (2^31 at the
+             * original), or a block sum leave the fm range: count the wraps
+             * exactly (the score itself, a sum of 8 values below 2^(W-4),
+             * never wraps) */
             for (int k = 0; k < HW_N; k++)
                 for (int b = 0; b < HW_HEAD_DIM; b += HW_BLK) {
                     int64_t blk = 0;
                     for (int i = b; i < b + HW_BLK; i++) {
-                        int64_t p = ((int64_t)qv[i] * e->qkv[k][HW_D + h * HW_HEAD_DIM + i]) >> FM_F;
-                        st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(p);
+                        int64_t p = ((int64_t)qv[i] * e->qkv[k][HW_D + h * HW_HEAD_DIM + i]) >> ff;
+                        st->wraps[HW_OP_QK] += (uint64_t)wraps_fm(e, p);
                         blk += p;
                     }
-                    st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(blk);
+                    st->wraps[HW_OP_QK] += (uint64_t)wraps_fm(e, blk);
                 }
         }
         /* the online softmax in the hardware's key order */
-        fm_t S = 0, m = FM_MIN;
+        fm_t S = 0, m = (fm_t)e->fm_min;
         for (int n = 0; n < HW_N; n++) {
             const int k = start + n < HW_N ? start + n : start + n - HW_N;
-            softmax_update(&S, &m, sc[k], st, HW_OP_SOFTMAX);
+            softmax_update(e, &S, &m, sc[k], st, HW_OP_SOFTMAX);
         }
-        const fm_t R = st_store(hw_recip(S), st, HW_OP_SOFTMAX);
+        const fm_t R = st_store(e, hw_recip_f(S, ff, fw), st, HW_OP_SOFTMAX);
         int64_t asum = 0;
         for (int k = 0; k < HW_N; k++) {
-            fm_t arg = st_store((int64_t)sc[k] - m, st, HW_OP_AV);
-            a[k] = st_store(((int64_t)hw_exp(arg) * R) >> FM_F, st, HW_OP_AV);
+            fm_t arg = st_store(e, (int64_t)sc[k] - m, st, HW_OP_AV);
+            a[k] = st_store(e, ((int64_t)hw_exp_f(arg, ff) * R) >> ff, st, HW_OP_AV);
             asum += a[k] < 0 ? -(int64_t)a[k] : a[k];
         }
-        e->k->av(&e->qkv[0][2 * HW_D + h * HW_HEAD_DIM], 3 * HW_D, a, HW_N, out);
+        e->k->av(&e->qkv[0][2 * HW_D + h * HW_HEAD_DIM], 3 * HW_D, a, HW_N, ff, out);
         st->stores[HW_OP_AV] += HW_HEAD_DIM;
-        /* |sum| <= max|v| sum|a| / 2^22 + N: else count exactly */
-        if (((e->vmax[h] * asum) >> FM_F) + HW_N >= (int64_t)1 << 31)
+        /* |sum| <= max|v| sum|a| / 2^F + N: else count exactly */
+        if (((e->vmax[h] * asum) >> ff) + HW_N > e->fm_max)
             for (int d = 0; d < HW_HEAD_DIM; d++) {
                 int64_t acc = 0;
-                for (int k = 0; k < HW_N; k++) acc += ((int64_t)e->qkv[k][2 * HW_D + h * HW_HEAD_DIM + d] * a[k]) >> FM_F;
-                st->wraps[HW_OP_AV] += (uint64_t)fx_wraps32(acc);
+                for (int k = 0; k < HW_N; k++) acc += ((int64_t)e->qkv[k][2 * HW_D + h * HW_HEAD_DIM + d] * a[k]) >> ff;
+                st->wraps[HW_OP_AV] += (uint64_t)wraps_fm(e, acc);
             }
-        for (int d = 0; d < HW_HEAD_DIM; d++) e->attn[q][h * HW_HEAD_DIM + d] = (fm_t)out[d];
+        for (int d = 0; d < HW_HEAD_DIM; d++) e->attn[q][h * HW_HEAD_DIM + d] = wrap_fm(e, (int32_t)out[d]);
     }
 }
 
@@ -403,16 +422,17 @@ static void gate_chunk(void *ctx, int t, int tid)
     const wt_t (*wg)[HW_D] = a[1];
     hw_route *route = a[2];
     hw_stats *st = &e->tst[tid];
-    fm_t score[HW_E], S = 0, m = FM_MIN;
+    const int ff = e->fm_f, wf = e->wt_f;
+    fm_t score[HW_E], S = 0, m = (fm_t)e->fm_min;
     for (int x = 0; x < HW_E; x++) {
         int64_t acc = 0;
         for (int i = 0; i < HW_D; i++) {
-            int64_t p = ((int64_t)e->h[t][i] * wg[x][i]) >> WT_F;
-            st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps32(p);
+            int64_t p = ((int64_t)e->h[t][i] * wg[x][i]) >> wf;
+            st->wraps[HW_OP_GATE] += (uint64_t)wraps_fm(e, p);
             acc += p;
         }
-        score[x] = st_store(acc, st, HW_OP_GATE);
-        softmax_update(&S, &m, score[x], st, HW_OP_GATE);
+        score[x] = st_store(e, acc, st, HW_OP_GATE);
+        softmax_update(e, &S, &m, score[x], st, HW_OP_GATE);
     }
     int i0 = 0, i1 = -1;   /* top-2, ties to the lower index (as hw's top2) */
     for (int x = 1; x < HW_E; x++) {
@@ -421,9 +441,9 @@ static void gate_chunk(void *ctx, int t, int tid)
     }
     const int idx[2] = {i0, i1};
     for (int k = 0; k < HW_TOPK; k++) {
-        fm_t arg = st_store((int64_t)score[idx[k]] - m, st, HW_OP_GATE);
+        fm_t arg = st_store(e, (int64_t)score[idx[k]] - m, st, HW_OP_GATE);
         route[t * HW_TOPK + k].expert = idx[k];
-        route[t * HW_TOPK + k].g = st_store(hw_div_pos(hw_exp(arg), S), st, HW_OP_GATE);
+        route[t * HW_TOPK + k].g = st_store(e, hw_div_pos_f(hw_exp_f(arg, ff), S, ff), st, HW_OP_GATE);
     }
 }
 
@@ -458,11 +478,11 @@ static void experts(fxf *e, int ml, hw_stats *st)
         st->queue_len[ml][x] = len;
         off[x] = rows;
         if (!len) continue;
-        lin_job j1 = {e, &e->h[0][0], &e->w->exp1_w[ml][x][0][0], e->exp1_wmax[ml][x], e->w->exp1_b[ml][x], B5_F,
+        lin_job j1 = {e, &e->h[0][0], &e->w->exp1_w[ml][x][0][0], e->exp1_wmax[ml][x], e->w->exp1_b[ml][x], e->b5_f,
                       len, HW_D, HW_EH, LIN_GATHER_IN | LIN_GELU, HW_OP_EXPERT1, nrb, ob1, e->queue_tok[x], NULL,
                       &e->hid[0][0] + (size_t)rows * HW_EH};
         lin_job j2 = {e, &e->hid[0][0] + (size_t)rows * HW_EH, &e->w->exp2_w[ml][x][0][0], e->exp2_wmax[ml][x],
-                      e->w->exp2_b[ml][x], B5_F, len, HW_EH, HW_D, LIN_SCALE_OUT, HW_OP_EXPERT2, nrb, ob2, NULL,
+                      e->w->exp2_b[ml][x], e->b5_f, len, HW_EH, HW_D, LIN_SCALE_OUT, HW_OP_EXPERT2, nrb, ob2, NULL,
                       e->queue_g[x], e->scb + (size_t)rows * HW_D};
         multi_add(m1, x, &j1);
         multi_add(m2, x, &j2);
@@ -478,21 +498,21 @@ static void experts(fxf *e, int ml, hw_stats *st)
         for (int r = 0; r < e->queue_len[x]; r++) {
             fm_t *dst = e->moe[e->queue_tok[x][r]];
             const fm_t *sc = e->scb + (size_t)(off[x] + r) * HW_D;
-            for (int o = 0; o < HW_D; o++) dst[o] = st_store((int64_t)dst[o] + sc[o], st, HW_OP_EXPERT2);
+            for (int o = 0; o < HW_D; o++) dst[o] = st_store(e, (int64_t)dst[o] + sc[o], st, HW_OP_EXPERT2);
         }
 }
 
 static void residual(fxf *e, fm_t (*y)[HW_D], hw_stats *st)
 {
     for (int t = 0; t < HW_N; t++)
-        for (int d = 0; d < HW_D; d++) e->x[t][d] = st_store((int64_t)e->x[t][d] + y[t][d], st, HW_OP_RESID);
+        for (int d = 0; d < HW_D; d++) e->x[t][d] = st_store(e, (int64_t)e->x[t][d] + y[t][d], st, HW_OP_RESID);
 }
 
 /* ---- the whole backbone, one task (as hw_edgemoe_top) ---- */
-static void dequant(const fm_t x[HW_N][HW_D], float *out)
+static void dequant(const fxf *e, const fm_t x[HW_N][HW_D], float *out)
 {
     for (int t = 0; t < HW_N; t++)
-        for (int d = 0; d < HW_D; d++) out[t * HW_D + d] = (float)fm_real(x[t][d]);
+        for (int d = 0; d < HW_D; d++) out[t * HW_D + d] = (float)fx_real(x[t][d], e->fm_f);
 }
 
 static void run_task(fxf *e, int task, hw_stats *st)
@@ -502,22 +522,22 @@ static void run_task(fxf *e, int task, hw_stats *st)
     char name[32];
     memset(e->tst, 0, sizeof(hw_stats) * e->nthr);
     patch_embed(e);
-    if (e->trace) { dequant(e->x, e->deq); e->trace(e->trace_user, task, "embed", e->deq, 2, shape); }
+    if (e->trace) { dequant(e, e->x, e->deq); e->trace(e->trace_user, task, "embed", e->deq, 2, shape); }
     for (int L = 0; L < HW_DEPTH; L++) {
         layernorm(e, w->ln1_w[L], w->ln1_b[L]);
-        linear(e, &e->h[0][0], &w->qkv_w[L][0][0], e->qkv_wmax[L], w->qkv_b[L], BQK_F, &e->qkv[0][0],
+        linear(e, &e->h[0][0], &w->qkv_w[L][0][0], e->qkv_wmax[L], w->qkv_b[L], e->bqk_f, &e->qkv[0][0],
                HW_N, HW_D, 3 * HW_D, LIN_PLAIN, NULL, NULL, HW_OP_QKV);
         attn_prep(e);
         em_pool_run(e->pool, attn_chunk, e, HW_N);
-        linear(e, &e->attn[0][0], &w->proj_w[L][0][0], e->proj_wmax[L], w->proj_b[L], BQK_F, &e->y[0][0],
+        linear(e, &e->attn[0][0], &w->proj_w[L][0][0], e->proj_wmax[L], w->proj_b[L], e->bqk_f, &e->y[0][0],
                HW_N, HW_D, HW_D, LIN_PLAIN, NULL, NULL, HW_OP_PROJ);
         residual(e, e->y, st);
         layernorm(e, w->ln2_w[L], w->ln2_b[L]);
         if (!HW_IS_MOE(L)) {
             const int dl = HW_DENSE_INDEX(L);
-            linear(e, &e->h[0][0], &w->fc1_w[dl][0][0], e->fc1_wmax[dl], w->fc1_b[dl], B5_F, &e->hid[0][0],
+            linear(e, &e->h[0][0], &w->fc1_w[dl][0][0], e->fc1_wmax[dl], w->fc1_b[dl], e->b5_f, &e->hid[0][0],
                    HW_N, HW_D, HW_MLP, LIN_GELU, NULL, NULL, HW_OP_FC1);
-            linear(e, &e->hid[0][0], &w->fc2_w[dl][0][0], e->fc2_wmax[dl], w->fc2_b[dl], B5_F, &e->y[0][0],
+            linear(e, &e->hid[0][0], &w->fc2_w[dl][0][0], e->fc2_wmax[dl], w->fc2_b[dl], e->b5_f, &e->y[0][0],
                    HW_N, HW_MLP, HW_D, LIN_PLAIN, NULL, NULL, HW_OP_FC2);
             residual(e, e->y, st);
         } else {
@@ -526,7 +546,7 @@ static void run_task(fxf *e, int task, hw_stats *st)
         }
         if (e->trace) {
             snprintf(name, sizeof name, "block%d", L);
-            dequant(e->x, e->deq);
+            dequant(e, e->x, e->deq);
             e->trace(e->trace_user, task, name, e->deq, 2, shape);
         }
     }
@@ -564,11 +584,38 @@ static void fxf_destroy(void *p)
     free(e);
 }
 
+/* The format set as the kernels and stores use it. */
+static void set_formats(fxf *e, const em_formats *f)
+{
+    e->fmt = *f;
+    e->fm_w = f->fm.w;
+    e->fm_f = f->fm.w - f->fm.i;
+    e->fm_sh = 32 - f->fm.w;
+    e->fm_min = -((int64_t)1 << (f->fm.w - 1));
+    e->fm_max = ((int64_t)1 << (f->fm.w - 1)) - 1;
+    e->wt_f = f->wt.w - f->wt.i;
+    e->bqk_f = f->bqk.w - f->bqk.i;
+    e->b5_f = f->b5.w - f->b5.i;
+    e->pix_w = f->pix.w;
+    e->pix_f = f->pix.w - f->pix.i;
+    e->emb_f = e->pix_f + (f->pw.w - f->pw.i) - e->fm_f;
+    /* the products' sum (the bias is added apart, in 64 bits) */
+    e->embed_exact = (((int64_t)HW_PATCH_K * (((int64_t)1 << f->pix.w) - 1) << (f->pw.w - 1)) >> e->emb_f) <
+                     ((int64_t)1 << 31);
+    e->ln_c = (fm_t)(((int64_t)1 << e->fm_f) / HW_D);
+    e->ln_eps = (fm_t)(((int64_t)1 << e->fm_f) / 1000000);
+}
+
 static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err)
 {
     if (em_fixed_check_config(&m->cfg, err)) return NULL;
+    em_formats fmts;
+    if (o->formats) fmts = *o->formats;
+    else em_formats_original(&fmts);
+    if (em_formats_check(&fmts, err)) return NULL;
     fxf *e = calloc(1, sizeof *e);
     if (!e) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
+    set_formats(e, &fmts);
     e->m = m;
     e->trace = o->trace;
     e->trace_user = o->trace_user;
@@ -610,7 +657,7 @@ static void *fxf_create(const em_model *m, const em_session_opts *o, em_err *err
         fxf_destroy(e);
         return NULL;
     }
-    em_fixed_quantise(m, e->w, &e->quant_wraps);
+    em_fixed_quantise(m, e->w, &e->fmt, &e->quant_wraps);
     hw_weights *w = e->w;
     for (int L = 0; L < HW_DEPTH; L++) {
         wmax_rows(&w->qkv_w[L][0][0], 3 * HW_D, HW_D, e->qkv_wmax[L]);
@@ -635,7 +682,7 @@ static int fxf_backbone(void *p, const float *image, unsigned mask, em_task_outp
     for (int c = 0; c < HW_IMG_C; c++)
         for (int y = 0; y < HW_IMG_H; y++)
             for (int x = 0; x < HW_IMG_W; x++)
-                e->img[c][y][x] = q_pix(image[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x]);
+                e->img[c][y][x] = (pix_t)fx_quant(image[((size_t)c * HW_IMG_H + y) * HW_IMG_W + x], e->pix_w, e->pix_f, 1);
     for (int t = 0; t < HW_TASKS; t++) {
         if (!(mask >> t & 1)) continue;
         double t0 = em_now_ms();
@@ -644,14 +691,14 @@ static int fxf_backbone(void *p, const float *image, unsigned mask, em_task_outp
         run_task(e, t, st);
         e->ran[t] = 1;
         em_task_output *o = &out[t];
-        dequant(e->x, o->features);
+        dequant(e, e->x, o->features);
         memset(o->expert_tokens, 0, (size_t)HW_NMOE * HW_E * sizeof *o->expert_tokens);
         for (int l = 0; l < HW_NMOE; l++)
             for (int n = 0; n < HW_N; n++)
                 for (int k = 0; k < HW_TOPK; k++) {
                     size_t i = ((size_t)l * HW_N + n) * HW_TOPK + k;
                     o->routing[i] = e->route[l][n][k].expert;
-                    o->gate_prob[i] = (float)fm_real(e->route[l][n][k].g);
+                    o->gate_prob[i] = (float)fx_real(e->route[l][n][k].g, e->fm_f);
                     o->expert_tokens[l * HW_E + e->route[l][n][k].expert]++;
                 }
         o->shared_ms = 0;

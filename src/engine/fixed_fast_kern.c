@@ -21,26 +21,26 @@ static void dot_c(const int16_t *xh, const int16_t *xl, int ldx, const int16_t *
     }
 }
 
-static void qk_c(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s)
+static void qk_c(const int32_t *q, const int32_t *kt, int ldk, int nk, int f, int sh, int32_t *s)
 {
     for (int k = 0; k < nk; k++) {
         uint32_t acc = 0;
         for (int b = 0; b < 64; b += 8) {
             uint32_t blk = 0;
             for (int i = b; i < b + 8; i++)
-                blk += (uint32_t)(uint64_t)(((int64_t)q[i] * kt[(size_t)i * ldk + k]) >> 22);
-            acc += (uint32_t)((int32_t)blk >> 3);
+                blk += (uint32_t)(uint64_t)(((int64_t)q[i] * kt[(size_t)i * ldk + k]) >> f);
+            acc += (uint32_t)((int32_t)(blk << sh) >> (sh + 3));   /* wrap to W, * 0.125 */
         }
         s[k] = (int32_t)acc;
     }
 }
 
-static void av_c(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out)
+static void av_c(const int32_t *v, int ldv, const int32_t *a, int nk, int f, uint32_t *out)
 {
     for (int d = 0; d < 64; d++) out[d] = 0;
     for (int k = 0; k < nk; k++)
         for (int d = 0; d < 64; d++)
-            out[d] += (uint32_t)(uint64_t)(((int64_t)v[(size_t)k * ldv + d] * a[k]) >> 22);
+            out[d] += (uint32_t)(uint64_t)(((int64_t)v[(size_t)k * ldv + d] * a[k]) >> f);
 }
 
 const em_fxk *em_fxk_c(void) {
@@ -78,7 +78,7 @@ static void dot_gvec(const int16_t *xh, const int16_t *xl, int ldx, const int16_
 /* attention in 2 lanes of 64 bits: products exact, bits 22..53 kept */
 typedef int64_t vl2 __attribute__((vector_size(16)));
 
-static void qk_gvec(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s)
+static void qk_gvec(const int32_t *q, const int32_t *kt, int ldk, int nk, int f, int sh, int32_t *s)
 {
     for (int k = 0; k < nk; k += 2) {
         uint32_t acc0 = 0, acc1 = 0;
@@ -87,17 +87,17 @@ static void qk_gvec(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_
             for (int i = b; i < b + 8; i++) {
                 const int32_t *kr = kt + (size_t)i * ldk + k;
                 vl2 kv = {kr[0], kr[1]}, qv = {q[i], q[i]};
-                blk += (kv * qv) >> 22;            /* exact: |q k| < 2^62 */
+                blk += (kv * qv) >> f;             /* exact: |q k| < 2^62 */
             }
-            acc0 += (uint32_t)((int32_t)(uint32_t)blk[0] >> 3);
-            acc1 += (uint32_t)((int32_t)(uint32_t)blk[1] >> 3);
+            acc0 += (uint32_t)((int32_t)((uint32_t)blk[0] << sh) >> (sh + 3));
+            acc1 += (uint32_t)((int32_t)((uint32_t)blk[1] << sh) >> (sh + 3));
         }
         s[k] = (int32_t)acc0;
         if (k + 1 < nk) s[k + 1] = (int32_t)acc1;
     }
 }
 
-static void av_gvec(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out)
+static void av_gvec(const int32_t *v, int ldv, const int32_t *a, int nk, int f, uint32_t *out)
 {
     vl2 acc[32];
     for (int j = 0; j < 32; j++) acc[j] = (vl2){0, 0};
@@ -106,7 +106,7 @@ static void av_gvec(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_
         const vl2 av = {a[k], a[k]};
         for (int j = 0; j < 32; j++) {
             vl2 vv = {vr[2 * j], vr[2 * j + 1]};
-            acc[j] += (vv * av) >> 22;             /* exact: |v a| < 2^62 */
+            acc[j] += (vv * av) >> f;              /* exact: |v a| < 2^62 */
         }
     }
     for (int j = 0; j < 32; j++) { out[2 * j] = (uint32_t)acc[j][0]; out[2 * j + 1] = (uint32_t)acc[j][1]; }

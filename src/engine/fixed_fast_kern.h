@@ -14,8 +14,9 @@
  * with P = xl w (exact in 32 bits),
  *   floor(x w / 2^f) = 2^(16-f) xh w + floor(P / 2^f)
  * and the sums are formed modulo 2^32, which is what an fm store keeps.
- * Attention's 32 x 32 products need their bits 22..53 only (floor(p / 2^22)
- * modulo 2^32), so a 64-bit product shifted right logically serves. */
+ * Attention's 32 x 32 products need their bits f..f+31 only (floor(p / 2^f)
+ * modulo 2^32; f = 22 at the original formats), so a 64-bit product shifted
+ * right logically serves. */
 #ifndef EM_FIXED_FAST_KERN_H
 #define EM_FIXED_FAST_KERN_H
 #include <stdint.h>
@@ -29,12 +30,13 @@ typedef struct {
                 uint32_t *out, int ldo, int r0, int r1, int o0, int o1);
     /* Attention scores of one query and head (64 dims) against keys [0, nk),
      * nk rounded up to 8 (kt padded): s[k] = sum over the 8 blocks of
-     * (wrap32(sum of 8 floor(q_i k_i / 2^22)) >> 3), wrapping.  kt is the
-     * head's keys transposed, [64][ldk]. */
-    void (*qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s);
-    /* out[d] = sum_{k < nk} floor(v_kd a_k / 2^22) mod 2^32, d < 64; row k of
+     * (wrap_W(sum of 8 floor(q_i k_i / 2^f)) >> 3), wrapping, W = 32 - sh
+     * (fm's width; the original: f = 22, sh = 0).  kt is the head's keys
+     * transposed, [64][ldk]. */
+    void (*qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int f, int sh, int32_t *s);
+    /* out[d] = sum_{k < nk} floor(v_kd a_k / 2^f) mod 2^32, d < 64; row k of
      * v at v + k * ldv. */
-    void (*av)(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out);
+    void (*av)(const int32_t *v, int ldv, const int32_t *a, int nk, int f, uint32_t *out);
 } em_fxk;
 
 const em_fxk *em_fxk_c(void);

@@ -64,40 +64,44 @@ static void KX(dot)(const int16_t *xh, const int16_t *xl, int ldx, const int16_t
     }
 }
 
-/* 8 lanes of 32-bit floor(x y / 2^22) mod 2^32: even lanes by one
- * vpmuldq, odd lanes by another on the shifted operand, bits 22..53 of the
- * 64-bit products merged by a blend. */
-static inline __m256i KX(mulfloor22)(__m256i x, __m256i y)
+/* 8 lanes of 32-bit floor(x y / 2^f) mod 2^32: even lanes by one
+ * vpmuldq, odd lanes by another on the shifted operand, bits f..f+31 of the
+ * 64-bit products merged by a blend (fr = f, fl = 32 - f). */
+static inline __m256i KX(mulfloor)(__m256i x, __m256i y, __m128i fr, __m128i fl)
 {
-    const __m256i pe = _mm256_srli_epi64(_mm256_mul_epi32(x, y), 22);
-    const __m256i po = _mm256_slli_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), y), 10);
+    const __m256i pe = _mm256_srl_epi64(_mm256_mul_epi32(x, y), fr);
+    const __m256i po = _mm256_sll_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), y), fl);
     return _mm256_blend_epi32(pe, po, 0xaa);
 }
 
-static void KX(qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int32_t *s)
+static void KX(qk)(const int32_t *q, const int32_t *kt, int ldk, int nk, int f, int sh, int32_t *s)
 {
+    const __m128i fr = _mm_cvtsi32_si128(f), fl = _mm_cvtsi32_si128(32 - f);
+    const __m128i wl = _mm_cvtsi32_si128(sh), wr = _mm_cvtsi32_si128(sh + 3);
     for (int k0 = 0; k0 < nk; k0 += 8) {
         __m256i acc = _mm256_setzero_si256();
         for (int b = 0; b < 64; b += 8) {
             __m256i blk = _mm256_setzero_si256();
             for (int i = b; i < b + 8; i++)
-                blk = _mm256_add_epi32(blk, KX(mulfloor22)(_mm256_loadu_si256((const __m256i *)(kt + (size_t)i * ldk + k0)),
-                                                       _mm256_set1_epi32(q[i])));
-            acc = _mm256_add_epi32(acc, _mm256_srai_epi32(blk, 3));
+                blk = _mm256_add_epi32(blk, KX(mulfloor)(_mm256_loadu_si256((const __m256i *)(kt + (size_t)i * ldk + k0)),
+                                                     _mm256_set1_epi32(q[i]), fr, fl));
+            /* the block's store wraps to W bits, then * 0.125 */
+            acc = _mm256_add_epi32(acc, _mm256_sra_epi32(_mm256_sll_epi32(blk, wl), wr));
         }
         _mm256_storeu_si256((__m256i *)(s + k0), acc);
     }
 }
 
-static void KX(av)(const int32_t *v, int ldv, const int32_t *a, int nk, uint32_t *out)
+static void KX(av)(const int32_t *v, int ldv, const int32_t *a, int nk, int f, uint32_t *out)
 {
+    const __m128i fr = _mm_cvtsi32_si128(f), fl = _mm_cvtsi32_si128(32 - f);
     __m256i acc[8];
     for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_si256();
     for (int k = 0; k < nk; k++) {
         const __m256i av = _mm256_set1_epi32(a[k]);
         const int32_t *vr = v + (size_t)k * ldv;
         for (int j = 0; j < 8; j++)
-            acc[j] = _mm256_add_epi32(acc[j], KX(mulfloor22)(_mm256_loadu_si256((const __m256i *)(vr + 8 * j)), av));
+            acc[j] = _mm256_add_epi32(acc[j], KX(mulfloor)(_mm256_loadu_si256((const __m256i *)(vr + 8 * j)), av, fr, fl));
     }
     for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(out + 8 * j), acc[j]);
 }

@@ -48,6 +48,11 @@ em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *
     const em_config *c = &m->cfg;
     const em_engine_ops *ops = engine_ops(o->engine);
     if (!ops) { em_error(err, EM_EARG, "engine %s is not available in this build", em_engine_name(o->engine)); return NULL; }
+    if (o->formats && o->engine != EM_ENGINE_FIXED && o->engine != EM_ENGINE_HW) {
+        em_error(err, EM_EARG, "engine %s computes in float: number formats apply to the fixed and hw engines only",
+                 em_engine_name(o->engine));
+        return NULL;
+    }
     em_session *s = calloc(1, sizeof *s);
     if (!s) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
     s->m = m; s->opts = *o; s->ops = ops;

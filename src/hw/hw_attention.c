@@ -32,7 +32,7 @@ static fm_t score_head(const fm_t *q, const fm_t *k, hw_stats *st)
         for (j = 0; j < HW_BLK; j++) {
 #pragma HLS unroll
             int64_t p = ((int64_t)q[b * HW_BLK + j] * k[b * HW_BLK + j]) >> FM_F;
-            HW_STAT(st->wraps[HW_OP_QK] += (uint64_t)fx_wraps32(p));
+            HW_STAT(st->wraps[HW_OP_QK] += (uint64_t)fx_wraps_fm(p));
             blk += p;
         }
         blk_fm = hw_store(blk, st, HW_OP_QK);

@@ -12,7 +12,7 @@ void hw_patch_embed(const pix_t image[HW_IMG_C][HW_IMG_H][HW_IMG_W],
         const int py = p / HW_GRID_W, px = p % HW_GRID_W;
         for (d = 0; d < HW_D; d++) {
 #pragma HLS pipeline II=3
-            int64_t acc = (int64_t)w->patch_b[d] * (1 << (FM_F - B5_F));
+            int64_t acc = fx_align(w->patch_b[d], B5_F, FM_F);
             const pw_t *wd = w->patch_w[d];
             fm_t tok;
             HW_TRIP_N(st, HW_OP_EMBED, HW_TRIP_EMBED, HW_IMG_C * HW_PATCH / (2 * HW_BLK)); /* 3 per (patch, dim) */
@@ -20,7 +20,7 @@ void hw_patch_embed(const pix_t image[HW_IMG_C][HW_IMG_H][HW_IMG_W],
                 for (ky = 0; ky < HW_PATCH; ky++) {
                     const pix_t *row = &image[c][py * HW_PATCH + ky][px * HW_PATCH];
                     const pw_t *wr = wd + (c * HW_PATCH + ky) * HW_PATCH;
-                    for (kx = 0; kx < HW_PATCH; kx++)   /* products < 2^23: never wrap */
+                    for (kx = 0; kx < HW_PATCH; kx++)   /* |p w| < 2^(PIX_W + PW_W - 1): never wraps */
                         acc += fm_mul_pix(row[kx], wr[kx]);
                 }
             tok = hw_store(acc, st, HW_OP_EMBED);

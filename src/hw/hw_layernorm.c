@@ -6,7 +6,7 @@
 #include "hw_math.h"
 
 #define LN_C   ((fm_t)(FM_ONE / HW_D))   /* fm(1/192) = floor(2^22/192) = 21845 */
-#define LN_EPS ((fm_t)4)                 /* fm(1e-6) = floor(4.19) lsb */
+#define LN_EPS ((fm_t)(((int64_t)1 << FM_F) / 1000000))   /* fm(1e-6): floor(4.19) = 4 lsb at F = 22 */
 
 void hw_layernorm(fm_t x[HW_N][HW_D], const b5_t gamma[HW_D], const b5_t beta[HW_D],
                   fm_t y[HW_N][HW_D], hw_stats *st)
@@ -34,7 +34,7 @@ void hw_layernorm(fm_t x[HW_N][HW_D], const b5_t gamma[HW_D], const b5_t beta[HW
             HW_TRIP_N(st, HW_OP_LN, HW_TRIP_LN_OUT, i % HW_BLK == 0);
             fm_t n = hw_store(((int64_t)d * r) >> FM_F, st, HW_OP_LN);
             fm_t s = hw_store(((int64_t)n * gamma[i]) >> B5_F, st, HW_OP_LN);
-            y[t][i] = hw_store((int64_t)s + (int64_t)beta[i] * (1 << (FM_F - B5_F)), st, HW_OP_LN);
+            y[t][i] = hw_store((int64_t)s + fx_align(beta[i], B5_F, FM_F), st, HW_OP_LN);
         }
     }
 }

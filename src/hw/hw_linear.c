@@ -63,7 +63,7 @@ static uint32_t dot_split(const int16_t *xh, const uint16_t *xl, const wt_t *wr,
             al += (uint32_t)(((int32_t)l[i] * w[i]) >> WT_F);
         }
     }
-    return ah * 4u + al;
+    return (ah << (16 - WT_F)) + al;   /* 4 xh w + ... at WT_F = 14 */
 }
 
 #if HW_SIM
@@ -76,13 +76,13 @@ static uint64_t count_wraps(const fm_t *x, const wt_t *wr, int in_dim, int64_t b
     uint64_t n = 0;
     int64_t acc = b;
     int i;
-    if (((l1 * wmax) >> WT_F) + in_dim + (b < 0 ? -b : b) < ((int64_t)1 << 31)) return 0;
+    if (((l1 * wmax) >> WT_F) + in_dim + (b < 0 ? -b : b) <= (int64_t)FM_MAX) return 0;
     for (i = 0; i < in_dim; i++) {
         int64_t p = ((int64_t)x[i] * wr[i]) >> WT_F;
-        n += (uint64_t)fx_wraps32(p);
+        n += (uint64_t)fx_wraps_fm(p);
         acc += p;
     }
-    return n + (uint64_t)fx_wraps32(acc);
+    return n + (uint64_t)fx_wraps_fm(acc);
 }
 #endif
 
@@ -91,7 +91,6 @@ static void compute_tile(const fm_t *in, const wt_t wbuf[HW_TILE][HW_MAX_IN],
                          fm_t *out, int ot, int n_rows, int in_dim, int out_dim, int mode,
                          const int32_t *list, const fm_t *scale, hw_stats *st, int op)
 {
-    const int bshift = FM_F - bias_f;
     const int n_itiles = in_dim / HW_TILE;
     int16_t xh[HW_MAX_IN];                  /* the row, split in halves */
     uint16_t xl[HW_MAX_IN];
@@ -126,9 +125,9 @@ static void compute_tile(const fm_t *in, const wt_t wbuf[HW_TILE][HW_MAX_IN],
         }
         for (o = 0; o < HW_TILE; o++) {
 #pragma HLS unroll
-            const int64_t b = (int64_t)bbuf[o] * (1 << bshift);
+            const int64_t b = fx_align(bbuf[o], bias_f, FM_F);
             const int col = ot * HW_TILE + o;
-            fm_t yv = (fm_t)(dot_split(xh, xl, wbuf[o], n_itiles) + (uint32_t)b);
+            fm_t yv = fx_wrap_fm((int32_t)(dot_split(xh, xl, wbuf[o], n_itiles) + (uint32_t)b));
             HW_STAT(st->stores[op]++; st->wraps[op] += count_wraps(x, wbuf[o], in_dim, b, l1, wmax[o]));
             if (mode & LIN_GELU) {
                 yv = hw_gelu(yv);                 /* |GELU(y)| <= |y|: no wrap */

@@ -47,54 +47,57 @@ static const uint32_t exp2_table[64] = {
 #define EXP_C2 257941248LL     /* ln2^2/2 * 2^30 */
 #define EXP_C3 59597083LL      /* ln2^3/6 * 2^30 */
 
-fm_t hw_exp(fm_t x)
+/* Every function is written for fm with f fractional bits and w bits
+ * (f = FM_F, w = FM_W in the datapath: the wrappers at the end; the fast
+ * twin passes its run-time format).  At f = 22 the comments' numbers hold. */
+fm_t hw_exp_f(fm_t x, int f)
 {
-#pragma HLS pipeline II=1
+#pragma HLS inline
     int64_t y, n, frac, r, p, prod;
     int j, sh;
-    if (x >= 0) return FM_ONE;           /* E(0) = 1; x > 0 not used */
+    if (x >= 0) return (fm_t)1 << f;     /* E(0) = 1; x > 0 not used */
     y = (int64_t)x * EXP_LOG2E;          /* x log2 e, F = 22 + 30 = 52, < 0 */
-    n = -(y >> 52);                      /* y = -n + frac, frac in [0,1) */
-    frac = (y + (n << 52)) >> 22;        /* F30, in [0, 2^30) */
+    n = -(y >> (f + 30));                /* y = -n + frac, frac in [0,1) */
+    frac = (y + (n << (f + 30))) >> f;   /* F30, in [0, 2^30) */
     j = (int)(frac >> 24);               /* top 6 bits: table index */
     r = frac & ((1 << 24) - 1);          /* F30, r < 2^-6 */
     p = EXP_C2 + ((r * EXP_C3) >> EXP_F);
     p = EXP_C1 + ((r * p) >> EXP_F);
     p = ((int64_t)1 << EXP_F) + ((r * p) >> EXP_F);   /* 2^r, F30 */
     prod = (int64_t)exp2_table[j] * p;   /* F60, < 2^62 */
-    sh = 60 - FM_F + (int)(n > 25 ? 25 : n);
-    return (fm_t)(prod >> sh);           /* floor; prod < 2^61, so n >= 23 gives 0 */
+    sh = 60 - f + (int)(n > f + 3 ? f + 3 : n);
+    return (fm_t)(prod >> sh);           /* floor; prod < 2^61, so n >= f + 1 gives 0 */
 }
 
 /* ---- 1/x: a fixed-point divider, floor(2^44 / X) ---- */
-int64_t hw_recip(fm_t x)
+int64_t hw_recip_f(fm_t x, int f, int w)
 {
-#pragma HLS pipeline II=1
-    const int64_t num = (int64_t)1 << (2 * FM_F);
+#pragma HLS inline
+    const int64_t num = (int64_t)1 << (2 * f);
     int64_t q;
-    if (x == 0) return FM_MAX;
+    if (x == 0) return ((int64_t)1 << (w - 1)) - 1;   /* the largest fm */
     q = num / x;                         /* truncates toward zero */
     if (x < 0 && q * x != num) q -= 1;   /* floor for negative quotients */
     return q;
 }
 
 /* ---- floor(a / b) in fm, a >= 0, b > 0 ---- */
-int64_t hw_div_pos(fm_t a, fm_t b)
+int64_t hw_div_pos_f(fm_t a, fm_t b, int f)
 {
-#pragma HLS pipeline II=1
+#pragma HLS inline
     if (b <= 0 || a < 0) return 0;
-    return (((int64_t)a) << FM_F) / b;
+    return (((int64_t)a) << f) / b;
 }
 
 /* ---- sqrt: digit-by-digit integer square root of X * 2^22 ---- */
-fm_t hw_sqrt(fm_t x)
+fm_t hw_sqrt_f(fm_t x, int f, int w)
 {
-#pragma HLS pipeline II=1
+#pragma HLS inline
     uint64_t v, rem = 0, root = 0;
     int i;
     if (x <= 0) return 0;
-    v = (uint64_t)x << FM_F;             /* < 2^53 */
-    for (i = 26; i >= 0; i--) {          /* two bits of v per step */
+    v = (uint64_t)x << f;                /* < 2^(w-1+f) = 2^53 */
+    for (i = (w + f) / 2 - 1; i >= 0; i--) {   /* two bits of v per step: 27 */
 #pragma HLS unroll
         uint64_t trial;
         rem = (rem << 2) | ((v >> (2 * i)) & 3u);
@@ -106,19 +109,50 @@ fm_t hw_sqrt(fm_t x)
 }
 
 /* ---- GELU = ReLU(x) - d(|x|) ---- */
-fm_t hw_gelu(fm_t x)
+fm_t hw_gelu_f(fm_t x, int f)
 {
-#pragma HLS pipeline II=1
-    const int64_t lim = (int64_t)(HW_GELU_ENTRIES - 1) << (FM_F - 5);   /* 5.5 */
+#pragma HLS inline
+    const int64_t lim = (int64_t)(HW_GELU_ENTRIES - 1) << (f - 5);   /* 5.5 */
     int64_t a = x < 0 ? -(int64_t)x : (int64_t)x;
     fm_t relu = x > 0 ? x : 0;
     int64_t d = 0;
     if (a < lim) {
-        int j = (int)(a >> (FM_F - 5));                  /* a * 32 */
-        int64_t fr = a & (((int64_t)1 << (FM_F - 5)) - 1);   /* F17 */
+        int j = (int)(a >> (f - 5));                     /* a * 32 */
+        int64_t fr = a & (((int64_t)1 << (f - 5)) - 1);  /* F17 */
         int64_t t0 = hw_gelu_table[j], t1 = hw_gelu_table[j + 1];
         /* T[j] + (T[j+1] - T[j]) * fr, F = 16 + 17 = 33, floored to 22 */
-        d = ((t0 << 17) + (t1 - t0) * fr) >> (33 - FM_F);
+        d = ((t0 << (f - 5)) + (t1 - t0) * fr) >> 11;
     }
-    return fm_sub(relu, (fm_t)d);
+    return (fm_t)(relu - d);             /* in [-0.17, x]: never wraps */
+}
+
+/* ---- the datapath's units, at the compiled-in fm format ---- */
+fm_t hw_exp(fm_t x)
+{
+#pragma HLS pipeline II=1
+    return hw_exp_f(x, FM_F);
+}
+
+int64_t hw_recip(fm_t x)
+{
+#pragma HLS pipeline II=1
+    return hw_recip_f(x, FM_F, FM_W);
+}
+
+int64_t hw_div_pos(fm_t a, fm_t b)
+{
+#pragma HLS pipeline II=1
+    return hw_div_pos_f(a, b, FM_F);
+}
+
+fm_t hw_sqrt(fm_t x)
+{
+#pragma HLS pipeline II=1
+    return hw_sqrt_f(x, FM_F, FM_W);
+}
+
+fm_t hw_gelu(fm_t x)
+{
+#pragma HLS pipeline II=1
+    return hw_gelu_f(x, FM_F);
 }

@@ -1,6 +1,6 @@
 /* Elementary functions of the datapath, in fixed point, defined by edgemoe
  * (no libm; the original used the HLS math library).  Inputs and outputs are
- * fm (<32,10>, F=22) raw values.  Error bounds (x is the real value of the
+ * fm (<32,10>, F=22 unless built with other formats) raw values.  Error bounds (x is the real value of the
  * input, ulp = 2^-22) are checked by tests/test_hw_math.c:
  *
  *  hw_exp(x), x <= 0:   e^x - ulp - 2^-28 < E(x) <= e^x + 2^-28
@@ -33,5 +33,14 @@ int64_t hw_recip(fm_t x);
 fm_t    hw_sqrt(fm_t x);
 fm_t    hw_gelu(fm_t x);
 int64_t hw_div_pos(fm_t a, fm_t b);
+
+/* The same for fm with f fractional bits and w bits (8 <= f <= 30, w <= 32):
+ * the units above are these at f = FM_F, w = FM_W; the fast twin calls them
+ * with its run-time format. */
+fm_t    hw_exp_f(fm_t x, int f);
+int64_t hw_recip_f(fm_t x, int f, int w);
+fm_t    hw_sqrt_f(fm_t x, int f, int w);
+fm_t    hw_gelu_f(fm_t x, int f);
+int64_t hw_div_pos_f(fm_t a, fm_t b, int f);
 
 #endif

@@ -48,7 +48,7 @@ void hw_gate(fm_t h[HW_N][HW_D], const wt_t wg[HW_E][HW_D], hw_act *a,
             for (i = 0; i < HW_D; i++) {
 #pragma HLS pipeline II=1
                 int64_t p = ((int64_t)h[t][i] * wbuf[e][i]) >> WT_F;
-                HW_STAT(st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps32(p));
+                HW_STAT(st->wraps[HW_OP_GATE] += (uint64_t)fx_wraps_fm(p));
                 acc += p;
             }
             score[e] = hw_store(acc, st, HW_OP_GATE);

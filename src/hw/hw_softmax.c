@@ -15,7 +15,7 @@ void hw_softmax_update(fm_t *S, fm_t *m, fm_t s, hw_stats *st, int op)
     if (s > *m) {
         /* at the first key S = 0 and m = FM_MIN: the argument (which may
          * wrap) is moot, so it is not counted as a wrap */
-        fm_t arg = *S == 0 ? fx_wrap32((int64_t)*m - s) : hw_store((int64_t)*m - s, st, op);
+        fm_t arg = *S == 0 ? fx_wrap_fm((int64_t)*m - s) : hw_store((int64_t)*m - s, st, op);
         fm_t sc = hw_store(((int64_t)*S * hw_exp(arg)) >> FM_F, st, op);
         *S = hw_store((int64_t)sc + FM_ONE, st, op);
         *m = s;

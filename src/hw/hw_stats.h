@@ -7,6 +7,7 @@
 #define HW_STATS_H
 #include <stdint.h>
 #include "hw_config.h"
+#include "hw_fixed.h"
 
 enum {
     HW_OP_EMBED = 0,   /* patch products, token sums, + pos_embed */
@@ -96,12 +97,12 @@ typedef struct {
 #define HW_STAT(...) do { __VA_ARGS__; } while (0)
 #endif
 
-/* store a wide value into fm (keep the low 32 bits), counting the wrap in
+/* store a wide value into fm (keep the low FM_W bits), counting the wrap in
  * simulation */
 static inline int32_t hw_store(int64_t v, hw_stats *st, int op)
 {
-    HW_STAT(st->stores[op]++; if (v < -2147483647LL - 1 || v > 2147483647LL) st->wraps[op]++);
-    return (int32_t)(uint32_t)(uint64_t)v;
+    HW_STAT(st->stores[op]++; if (fx_wraps_fm(v)) st->wraps[op]++);
+    return fx_wrap_fm(v);
 }
 
 #endif

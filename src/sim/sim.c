@@ -80,6 +80,12 @@ void em_sim_params_default(em_sim_params *p)
     p->dsp_sqrt = 8;
     p->dsp_gelu = 1;        /* one multiply-add: slope x fraction */
     p->dsp_div = 12;
+    p->fm_bits = 32;        /* the datapath's widths: em_sim_params_set_formats */
+    p->wt_bits = 16;
+    p->bqk_bits = 16;
+    p->b5_bits = 16;
+    p->pw_bits = 16;
+    p->pix_bits = 8;
     p->gate_lanes = 8;
     p->lutram_max_depth = 32;
     p->dsp_budget = 2520;
@@ -117,6 +123,9 @@ int em_sim_params_check(const em_sim_params *p, em_err *err)
         if (!(q->efficiency > 0 && q->efficiency <= 1)) return em_error(err, EM_EARG, "sim: port %s: efficiency %g out of range (0, 1]", q->name, q->efficiency);
         if (!(q->latency_ns >= 0 && q->latency_ns < 1e6)) return em_error(err, EM_EARG, "sim: port %s: latency_ns %g out of range", q->name, q->latency_ns);
     }
+    const int bits[] = {p->fm_bits, p->wt_bits, p->bqk_bits, p->b5_bits, p->pw_bits, p->pix_bits};
+    for (int i = 0; i < 6; i++)
+        if (bits[i] < 1 || bits[i] > 64) return em_error(err, EM_EARG, "sim: datapath widths must be 1..64 bits");
     if (p->dsp_budget < 1 || p->bram_budget < 0 || p->uram_budget < 0 || p->lut_budget < 0)
         return em_error(err, EM_EARG, "sim: budgets must be >= 0 (DSP >= 1)");
     const double en[] = {p->static_w, p->pj_dsp_op, p->pj_bram_access, p->pj_uram_access, p->pj_dram_byte, p->pj_fabric_cycle};
@@ -261,6 +270,11 @@ static double blk_ii(const em_sim_params *p, int id)
     return dmax(II(id), beats);
 }
 
+/* bytes of one fm value in DRAM (4 at the original <32,10>; narrower sets
+ * are packed), and the bits of a bias as the linear unit loads it */
+#define FMB(p) ((p)->fm_bits / 8.0)
+static int bias_bits(const em_sim_params *p) { return p->bqk_bits > p->b5_bits ? p->bqk_bits : p->b5_bits; }
+
 typedef uint64_t trips_t[HW_NTRIPS];
 static void trip(trips_t *t, int loop, double n) { if (t) (*t)[loop] += (uint64_t)llround(n); }
 
@@ -277,11 +291,11 @@ static void op_embed(const em_sim_params *p, const em_config *c, em_sim_cost *k,
     double T = (double)c->img_c * c->img_h * cdiv(c->grid_w, 2) * DB;
     trip(t, HW_TRIP_EMBED, T);
     mem_t m = {0};
-    mem_add(p, &m, M_IMAGE, RD, c->img_c, (double)c->img_h * c->img_w);      /* pixels, 8 bit */
-    mem_add(p, &m, M_W, RD, 1, N * D * 4);                                      /* pos_embed */
+    mem_add(p, &m, M_IMAGE, RD, c->img_c, (double)c->img_h * c->img_w * p->pix_bits / 8.0);   /* pixels */
+    mem_add(p, &m, M_W, RD, 1, N * D * FMB(p));                                      /* pos_embed */
     if (!p->embed_weights_resident)
-        mem_add(p, &m, M_W, RD, 1, D * c->img_c * c->patch * c->patch * 2 + D * 2);
-    mem_add(p, &m, M_X, WR, 1, N * D * 4);
+        mem_add(p, &m, M_W, RD, 1, D * c->img_c * c->patch * c->patch * p->pw_bits / 8.0 + D * p->b5_bits / 8.0);
+    mem_add(p, &m, M_X, WR, 1, N * D * FMB(p));
     phase(p, k, T * II(EM_SIM_L_EMBED) + DP(EM_SIM_L_EMBED), &m);
 }
 
@@ -295,9 +309,9 @@ static void op_ln(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
     trip(t, HW_TRIP_LN_TOK, N);
     trip(t, HW_TRIP_LN_OUT, N * DB);
     mem_t m = {0};
-    mem_add(p, &m, M_X, RD, 1, N * D * 4);
-    mem_add(p, &m, M_TMP1, WR, 1, N * D * 4);
-    mem_add(p, &m, M_W, RD, 2, D * 2);
+    mem_add(p, &m, M_X, RD, 1, N * D * FMB(p));
+    mem_add(p, &m, M_TMP1, WR, 1, N * D * FMB(p));
+    mem_add(p, &m, M_W, RD, 2, D * p->b5_bits / 8.0);
     phase(p, k, cyc, &m);
 }
 
@@ -318,7 +332,7 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
     const double d_out = DP(out_id) + ((flags & LF_GELU) ? DP(EM_SIM_L_GELU) : 0);
     const double ii_out = blk_ii(p, out_id);
     /* input rows as DRAM segments: gathered rows are scattered */
-    const double in_seg_n = (flags & LF_GATHER) ? R : 1, in_seg = (flags & LF_GATHER) ? I * 4 : R * I * 4;
+    const double in_seg_n = (flags & LF_GATHER) ? R : 1, in_seg = (flags & LF_GATHER) ? I * FMB(p) : R * I * FMB(p);
 
     if (p->linear_input_buffered) {    /* input read once into an on-chip buffer */
         mem_t m = {0};
@@ -330,12 +344,12 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
     mem_t prev_m = {0};
     for (double ot = 0; ot < n_ot; ot++) {
         const double o_t = fmin(TO, O - ot * TO);
-        const double wbeats = cdiv(o_t * I * 16, p->axi_bits), bbeats = cdiv(o_t * 16, p->axi_bits);
+        const double wbeats = cdiv(o_t * I * p->wt_bits, p->axi_bits), bbeats = cdiv(o_t * bias_bits(p), p->axi_bits);
         const double load = wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD) + bbeats * II(EM_SIM_L_BLOAD) +
                             DP(EM_SIM_L_BLOAD);
         mem_t lm = {0};
-        mem_add(p, &lm, M_W, RD, 1, o_t * I * 2);
-        mem_add(p, &lm, M_W, RD, 1, o_t * 2);
+        mem_add(p, &lm, M_W, RD, 1, o_t * I * p->wt_bits / 8.0);
+        mem_add(p, &lm, M_W, RD, 1, o_t * bias_bits(p) / 8.0);
         trip(t, HW_TRIP_WLOAD, wbeats);
         trip(t, HW_TRIP_BLOAD, bbeats);
         if (ot == 0) phase(p, k, load, &lm);           /* the first load is exposed */
@@ -355,8 +369,8 @@ static void op_linear(const em_sim_params *p, double R, double I, double O, int 
         const int om = (flags & LF_QKV) && col >= D3 && col < 2 * D3 ? M_TMP3 : out_m;
         memset(&prev_m, 0, sizeof prev_m);
         if (!p->linear_input_buffered) mem_add(p, &prev_m, in_m, RD, in_seg_n, in_seg);
-        mem_add(p, &prev_m, om, WR, R, o_t * 4);                      /* a TO-wide column slice per row */
-        if (flags & LF_SCALE) mem_add(p, &prev_m, om, RD, R, o_t * 4);  /* read-modify-write */
+        mem_add(p, &prev_m, om, WR, R, o_t * FMB(p));                      /* a TO-wide column slice per row */
+        if (flags & LF_SCALE) mem_add(p, &prev_m, om, RD, R, o_t * FMB(p));  /* read-modify-write */
         prev_load = comp;
     }
     phase(p, k, prev_load, &prev_m);                   /* compute of the last tile */
@@ -375,10 +389,10 @@ static void op_qk(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
         double cyc = dmax(steps, sm) + DP(EM_SIM_L_KV) + DP(EM_SIM_L_QK_STEP) + DP(EM_SIM_L_SOFTMAX) +
                      H * qv * II(EM_SIM_L_RECIP) + DP(EM_SIM_L_RECIP);
         mem_t m = {0};
-        mem_add(p, &m, M_TMP3, RD, N, D * 4);          /* K rows (stride 3D) */
-        mem_add(p, &m, M_TMP2, RD, qv, D * 4);         /* the group's queries */
-        mem_add(p, &m, M_SCORES, WR, H * qv, N * 4);   /* raw scores */
-        mem_add(p, &m, M_SMINFO, WR, 1, qv * H * 2 * 4); /* R, m */
+        mem_add(p, &m, M_TMP3, RD, N, D * FMB(p));          /* K rows (stride 3D) */
+        mem_add(p, &m, M_TMP2, RD, qv, D * FMB(p));         /* the group's queries */
+        mem_add(p, &m, M_SCORES, WR, H * qv, N * FMB(p));   /* raw scores */
+        mem_add(p, &m, M_SMINFO, WR, 1, qv * H * 2 * FMB(p)); /* R, m */
         phase(p, k, cyc, &m);
         trip(t, HW_TRIP_Q, qv * DB);
         trip(t, HW_TRIP_KV, N * DB);
@@ -398,10 +412,10 @@ static void op_av(const em_sim_params *p, const em_config *c, em_sim_cost *k, tr
                      DP(EM_SIM_L_EXP) + DP(EM_SIM_L_AV_STEP) + qv * DB * blk_ii(p, EM_SIM_L_LIN_OUT) +
                      DP(EM_SIM_L_LIN_OUT);
         mem_t m = {0};
-        mem_add(p, &m, M_TMP2, RD, N, D * 4);            /* V rows */
-        mem_add(p, &m, M_SCORES, RD, H * qv, N * 4);     /* scores */
-        mem_add(p, &m, M_SMINFO, RD, 1, qv * H * 2 * 4); /* R, m */
-        mem_add(p, &m, M_TMP1, WR, 1, qv * D * 4);       /* outputs */
+        mem_add(p, &m, M_TMP2, RD, N, D * FMB(p));            /* V rows */
+        mem_add(p, &m, M_SCORES, RD, H * qv, N * FMB(p));     /* scores */
+        mem_add(p, &m, M_SMINFO, RD, 1, qv * H * 2 * FMB(p)); /* R, m */
+        mem_add(p, &m, M_TMP1, WR, 1, qv * D * FMB(p));       /* outputs */
         phase(p, k, cyc, &m);
         trip(t, HW_TRIP_KV, N * DB);
         trip(t, HW_TRIP_ATTN_STEP, rows * DB);
@@ -412,9 +426,9 @@ static void op_add(const em_sim_params *p, const em_config *c, em_sim_cost *k, t
 {
     const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8);
     mem_t m = {0};
-    mem_add(p, &m, M_X, RD, 1, N * D * 4);
-    mem_add(p, &m, M_TMP3, RD, 1, N * D * 4);
-    mem_add(p, &m, M_X, WR, 1, N * D * 4);
+    mem_add(p, &m, M_X, RD, 1, N * D * FMB(p));
+    mem_add(p, &m, M_TMP3, RD, 1, N * D * FMB(p));
+    mem_add(p, &m, M_X, WR, 1, N * D * FMB(p));
     phase(p, k, N * DB * blk_ii(p, EM_SIM_L_RESID) + DP(EM_SIM_L_RESID), &m);
     trip(t, HW_TRIP_RESID, N * DB);
 }
@@ -422,17 +436,17 @@ static void op_add(const em_sim_params *p, const em_config *c, em_sim_cost *k, t
 static void op_gate(const em_sim_params *p, const em_config *c, em_sim_cost *k, trips_t *t)
 {
     const double N = c->n_tok, D = c->dim, E = c->n_experts, K = c->top_k;
-    const double wbeats = cdiv(E * D * 16, p->axi_bits);
+    const double wbeats = cdiv(E * D * p->wt_bits, p->axi_bits);
     mem_t lm = {0};
-    mem_add(p, &lm, M_W, RD, 1, E * D * 2);
+    mem_add(p, &lm, M_W, RD, 1, E * D * p->wt_bits / 8.0);
     phase(p, k, wbeats * II(EM_SIM_L_WLOAD) + DP(EM_SIM_L_WLOAD), &lm);
     trip(t, HW_TRIP_WLOAD, wbeats);
     const double dot = N * cdiv(D, p->gate_lanes);
     double cyc = dmax(dot * II(EM_SIM_L_GATE_DOT), N * E * II(EM_SIM_L_GATE_SM)) + DP(EM_SIM_L_GATE_DOT) +
                  DP(EM_SIM_L_GATE_SM) + DP(EM_SIM_L_EXP) + DP(EM_SIM_L_RECIP);
     mem_t m = {0};
-    mem_add(p, &m, M_TMP1, RD, 1, N * D * 4);
-    mem_add(p, &m, M_HIDDEN, WR, E, N * K * 8 / E);    /* queues: token index + g_k */
+    mem_add(p, &m, M_TMP1, RD, 1, N * D * FMB(p));
+    mem_add(p, &m, M_HIDDEN, WR, E, N * K * (4 + FMB(p)) / E);    /* queues: token index + g_k */
     phase(p, k, cyc, &m);
     trip(t, HW_TRIP_GATE_DOT, dot);
     trip(t, HW_TRIP_GATE_SM, N * E);
@@ -445,7 +459,7 @@ static int op_experts(const em_sim_params *p, const em_config *c, const int32_t 
     const double N = c->n_tok, D = c->dim, DB = cdiv(D, 8), EH = c->expert_hidden;
     int used = 0;
     mem_t zm = {0};                                      /* zero the MoE output buffer */
-    mem_add(p, &zm, M_TMP3, WR, 1, N * D * 4);
+    mem_add(p, &zm, M_TMP3, WR, 1, N * D * FMB(p));
     phase(p, k2, N * DB * blk_ii(p, EM_SIM_L_LIN_OUT) + DP(EM_SIM_L_LIN_OUT), &zm);
     for (int e = 0; e < c->n_experts; e++) {
         if (tokens[e] <= 0) continue;
@@ -457,6 +471,40 @@ static int op_experts(const em_sim_params *p, const em_config *c, const int32_t 
 }
 
 /* ---- resources ---- */
+
+/* DSP48E2 slices for a signed a x b-bit product.  A slice multiplies 27 x 18
+ * bits, two's complement (UG579, "DSP48E2 slice": 27 x 18 multiplier, 48-bit
+ * accumulator); a wider operand is split into a signed top part and
+ * unsigned lower parts of port - 1 bits (one bit of each signed port goes to
+ * the sign), whose partial products are summed in the slices' adders and
+ * cascade.  The better of the two orientations: 32 x 16 -> 2, 32 x 32 -> 4,
+ * 24 x 24 -> 2, 24 x 16 -> 1, 16 x 16 -> 1, 8 x 16 -> 1. */
+static double chunks(int n, int port) { return n <= port ? 1 : 1 + cdiv(n - port, port - 1); }
+static double dsp_tiles(int a, int b)
+{
+    const double x = chunks(a, 27) * chunks(b, 18), y = chunks(a, 18) * chunks(b, 27);
+    return x < y ? x : y;
+}
+
+/* DSPs per multiplier of each kind at the set's widths: the configured
+ * count for the original widths (dsp_mul_32x16, ...) scaled by the tiling
+ * rule, so that the original reproduces the configured figures exactly; the
+ * elementary units (exp, 1/x, sqrt, division: wide products of fm values)
+ * scale as an fm x fm product. */
+typedef struct { double fw, ff, fb, pp, exp, recip, sqrt, div; } mults;
+static void mults_of(const em_sim_params *p, mults *m)
+{
+    const int F = p->fm_bits;
+    const double s = dsp_tiles(F, F) / dsp_tiles(32, 32);
+    m->fw = p->dsp_mul_32x16 * dsp_tiles(F, p->wt_bits) / dsp_tiles(32, 16);   /* fm x weight */
+    m->fb = p->dsp_mul_32x16 * dsp_tiles(F, p->b5_bits) / dsp_tiles(32, 16);   /* fm x LN gamma */
+    m->ff = p->dsp_mul_32x32 * s;                                                /* fm x fm */
+    m->pp = p->dsp_mul_8x16 * dsp_tiles(p->pix_bits + 1, p->pw_bits) / dsp_tiles(9, 16); /* unsigned pixel */
+    m->exp = p->dsp_exp * s;
+    m->recip = p->dsp_recip * s;
+    m->sqrt = p->dsp_sqrt * s;
+    m->div = p->dsp_div * s;
+}
 
 /* BRAM18K for `banks` memories of depth x width bits: the best aspect ratio
  * of a BRAM18K (16Kx1 .. 512x36); small buffers whose banks are at most
@@ -495,17 +543,20 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
     if (c->mlp_hidden > max_in) max_in = c->mlp_hidden;
     if (c->expert_hidden > max_in) max_in = c->expert_hidden;
     memset(r, 0, sizeof *r);
+    mults mu;
+    mults_of(p, &mu);
+    const double FB = p->fm_bits;   /* buffer widths follow the formats */
     int i = 0;
     /* unified linear unit: TI x TO MACs of fm x weight, a GELU per output
      * lane, 8 multipliers for y * g_k; two weight buffers (ping-pong), each
      * read TI x TO weights a cycle: TI*TO/2 banks of 32-bit words (two
      * weights) max_in/TI deep; optionally the N x max_in input buffer */
     r->part_name[i] = "linear";
-    r->dsp_part[i] = TI * TO * p->dsp_mul_32x16 + TO * p->dsp_gelu + 8 * p->dsp_mul_32x32;
-    r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 32, 0);   /* always BRAM: 400 kbit */
+    r->dsp_part[i] = TI * TO * mu.fw + TO * p->dsp_gelu + 8 * mu.ff;
+    r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 2.0 * p->wt_bits, 0);   /* always BRAM: 400 kbit */
     if (p->linear_input_buffered) {     /* deep: URAM where the part has it */
-        if (p->uram_budget > 0) r->uram_part[i] += uram_banks(TI, N * cdiv(max_in, TI), 32);
-        else r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), 32);
+        if (p->uram_budget > 0) r->uram_part[i] += uram_banks(TI, N * cdiv(max_in, TI), FB);
+        else r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), FB);
     }
     i++;
     /* attention: P x 8 multipliers in QK^T and in A.V (fm x fm); one
@@ -514,35 +565,33 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
      * (DB cycles): ceil(P H / DB) exp + multiply units.  K/V wrap rows:
      * (P-1) x DB blocks of 256 bits each */
     r->part_name[i] = "attention";
-    r->dsp_part[i] = 2 * P * 8 * p->dsp_mul_32x32 + p->dsp_exp + p->dsp_recip + p->dsp_mul_32x32 +
-                     cdiv(P * H, DB) * (p->dsp_exp + p->dsp_mul_32x32);
-    r->bram_part[i] = 2 * bram_banks(p, 1, (P - 1) * DB, 256) + bram_banks(p, P, DB, 256);
+    r->dsp_part[i] = 2 * P * 8 * mu.ff + mu.exp + mu.recip + mu.ff + cdiv(P * H, DB) * (mu.exp + mu.ff);
+    r->bram_part[i] = 2 * bram_banks(p, 1, (P - 1) * DB, 8 * FB) + bram_banks(p, P, DB, 8 * FB);
     i++;
     /* LayerNorm, 8 lanes: x*c and x*(x*c) in accumulate, (x-mean)*r and
      * *gamma in output; mean^2, sqrt, 1/x per token.  Token buffer (PIPO)
      * and gamma/beta, reshaped by 8 */
     r->part_name[i] = "layernorm";
-    r->dsp_part[i] = 8 * (2 * p->dsp_mul_32x32) + 8 * (p->dsp_mul_32x32 + p->dsp_mul_32x16) + p->dsp_mul_32x32 +
-                     p->dsp_sqrt + p->dsp_recip;
-    r->bram_part[i] = bram_banks(p, 2, DB, 256) + bram_banks(p, 4, DB, 128);
+    r->dsp_part[i] = 8 * (2 * mu.ff) + 8 * (mu.ff + mu.fb) + mu.ff + mu.sqrt + mu.recip;
+    r->bram_part[i] = bram_banks(p, 2, DB, 8 * FB) + bram_banks(p, 4, DB, 8.0 * p->b5_bits);
     i++;
     /* patch embed: an iteration makes 2 patches x 8 dims x 16 pixels
      * products of pixel x <16,0>, shared over II cycles; weights resident:
      * 8 banks (one per dim lane) of 16-weight rows */
     r->part_name[i] = "patch_embed";
-    r->dsp_part[i] = cdiv(2 * 8 * c->patch, p->loop[EM_SIM_L_EMBED].ii) * p->dsp_mul_8x16;
+    r->dsp_part[i] = cdiv(2 * 8 * c->patch, p->loop[EM_SIM_L_EMBED].ii) * mu.pp;
     if (p->embed_weights_resident) {
-        if (p->uram_budget > 0) r->uram_part[i] = uram_banks(8, DB * c->img_c * c->patch, 16.0 * c->patch);
-        else r->bram_part[i] = bram_banks(p, 8, DB * c->img_c * c->patch, 16.0 * c->patch);
+        if (p->uram_budget > 0) r->uram_part[i] = uram_banks(8, DB * c->img_c * c->patch, (double)p->pw_bits * c->patch);
+        else r->bram_part[i] = bram_banks(p, 8, DB * c->img_c * c->patch, (double)p->pw_bits * c->patch);
     }
     i++;
     /* gate: all experts x gate_lanes products a cycle, g_k = E / S by a
      * divider; weights E banks, D / lanes deep; token queues on chip:
      * E x N token indices and g_k */
     r->part_name[i] = "gate+queues";
-    r->dsp_part[i] = E * p->gate_lanes * p->dsp_mul_32x16 + p->dsp_exp + p->dsp_div;
-    r->bram_part[i] = bram_banks(p, E, cdiv(D, p->gate_lanes), p->gate_lanes * 16.0) +
-                      bram_banks(p, 1, E * N, ceil(log2(N + 1))) + bram_banks(p, 1, E * N, 32);
+    r->dsp_part[i] = E * p->gate_lanes * mu.fw + mu.exp + mu.div;
+    r->bram_part[i] = bram_banks(p, E, cdiv(D, p->gate_lanes), (double)p->gate_lanes * p->wt_bits) +
+                      bram_banks(p, 1, E * N, ceil(log2(N + 1))) + bram_banks(p, 1, E * N, FB);
     i++;
     /* AXI masters: a read and a write buffer per port, outstanding x burst
      * beats of axi_bits (the HLS m_axi adapter) */
@@ -568,15 +617,17 @@ static void energy(const em_sim_params *p, const em_config *c, em_sim_result *r)
     const double TI = p->tile_in, TO = p->tile_out, P = p->attn_p, E = c->n_experts;
     em_sim_energy *e = &r->energy;
     memset(e, 0, sizeof *e);
-    double d = T[HW_TRIP_LIN_STEP] * TI * TO * p->dsp_mul_32x16;
+    mults mu;
+    mults_of(p, &mu);
+    double d = T[HW_TRIP_LIN_STEP] * TI * TO * mu.fw;
     d += (double)(r->trips[EM_SIM_OP_FC1][HW_TRIP_LIN_OUT] + r->trips[EM_SIM_OP_EXP1][HW_TRIP_LIN_OUT]) * 8 * p->dsp_gelu;
-    d += (double)r->trips[EM_SIM_OP_EXP2][HW_TRIP_LIN_OUT] * 8 * p->dsp_mul_32x32;        /* y * g_k */
-    d += T[HW_TRIP_ATTN_STEP] * P * 8 * p->dsp_mul_32x32;
-    d += T[HW_TRIP_SOFTMAX] * (p->dsp_exp + p->dsp_mul_32x32) + T[HW_TRIP_RECIP] * p->dsp_recip;
-    d += T[HW_TRIP_EMBED] * 2 * 8 * c->patch * p->dsp_mul_8x16;
-    d += T[HW_TRIP_LN_ACC] * 8 * 2 * p->dsp_mul_32x32 + T[HW_TRIP_LN_OUT] * 8 * (p->dsp_mul_32x32 + p->dsp_mul_32x16) +
-         T[HW_TRIP_LN_TOK] * (p->dsp_sqrt + p->dsp_recip + p->dsp_mul_32x32);
-    d += T[HW_TRIP_GATE_DOT] * E * p->gate_lanes * p->dsp_mul_32x16 + T[HW_TRIP_GATE_SM] * (p->dsp_exp + p->dsp_mul_32x32);
+    d += (double)r->trips[EM_SIM_OP_EXP2][HW_TRIP_LIN_OUT] * 8 * mu.ff;        /* y * g_k */
+    d += T[HW_TRIP_ATTN_STEP] * P * 8 * mu.ff;
+    d += T[HW_TRIP_SOFTMAX] * (mu.exp + mu.ff) + T[HW_TRIP_RECIP] * mu.recip;
+    d += T[HW_TRIP_EMBED] * 2 * 8 * c->patch * mu.pp;
+    d += T[HW_TRIP_LN_ACC] * 8 * 2 * mu.ff + T[HW_TRIP_LN_OUT] * 8 * (mu.ff + mu.fb) +
+         T[HW_TRIP_LN_TOK] * (mu.sqrt + mu.recip + mu.ff);
+    d += T[HW_TRIP_GATE_DOT] * E * p->gate_lanes * mu.fw + T[HW_TRIP_GATE_SM] * (mu.exp + mu.ff);
     e->dsp_ops = d;
     /* weight buffers: every tile step reads TI x TO / 2 banks, every weight
      * beat writes axi_bits / 32 words; attention: P query rows + K/V wrap
@@ -584,7 +635,7 @@ static void energy(const em_sim_params *p, const em_config *c, em_sim_result *r)
      * BRAMs per beat moved; buffered input and patch-embed weights: BRAM or
      * URAM as the resource model placed them */
     const double beats = (r->bytes_weights + r->bytes_act) / (p->axi_bits / 8.0);
-    double bram = T[HW_TRIP_LIN_STEP] * cdiv(TI * TO, 2) + T[HW_TRIP_WLOAD] * p->axi_bits / 32.0 +
+    double bram = T[HW_TRIP_LIN_STEP] * cdiv(TI * TO, 2) + T[HW_TRIP_WLOAD] * p->axi_bits / (2.0 * p->wt_bits) +
                   T[HW_TRIP_ATTN_STEP] * (P + 2) + beats * 2 * cdiv(p->axi_bits, 36);
     double deep = T[HW_TRIP_EMBED] * 8 + (p->linear_input_buffered ? T[HW_TRIP_LIN_IN] + T[HW_TRIP_LIN_STEP] * TI : 0);
     if (p->uram_budget > 0) e->uram_accesses = deep;
@@ -732,4 +783,14 @@ int em_sim_sweep(const em_sim_params *base, const em_config *c, const int32_t *e
         pts[i].pareto = !dominated;
     }
     return n;
+}
+
+void em_sim_params_set_formats(em_sim_params *p, const em_formats *f)
+{
+    p->fm_bits = f->fm.w;
+    p->wt_bits = f->wt.w;
+    p->bqk_bits = f->bqk.w;
+    p->b5_bits = f->b5.w;
+    p->pw_bits = f->pw.w;
+    p->pix_bits = f->pix.w;
 }

@@ -121,6 +121,11 @@ typedef struct {
     double dsp_mul_32x16, dsp_mul_32x32, dsp_mul_8x16;
     double dsp_exp, dsp_recip, dsp_sqrt, dsp_gelu, dsp_div;
     int gate_lanes;          /* gate inputs per cycle (all experts in parallel): 8 */
+    /* datapath widths in bits (em_sim_params_set_formats; the original: fm
+     * 32, weights 16, biases 16, patch weights 16, pixels 8): DSPs per
+     * multiplier, on-chip buffer widths and DRAM bytes follow them; the
+     * dsp_mul_* above are the counts at the original widths */
+    int fm_bits, wt_bits, bqk_bits, b5_bits, pw_bits, pix_bits;
     int lutram_max_depth;    /* banks this shallow go to LUTRAM, not BRAM: 32 */
     int dsp_budget, bram_budget, uram_budget, lut_budget; /* ZCU102: 2520, 1824, 0, 274080 */
     double fmax_mhz;         /* estimated Fmax of the original synthesis
@@ -156,6 +161,8 @@ int em_sim_board_load(em_sim_params *p, const char *path, em_err *err);
  * else the compile-time EM_BOARDS_DIR (the source tree's boards/). */
 int em_sim_board_path(const char *name, const char *exe_dir, char *path, size_t cap, em_err *err);
 int em_sim_params_check(const em_sim_params *p, em_err *err);
+/* The datapath widths of a format set (docs/formats.md#cost). */
+void em_sim_params_set_formats(em_sim_params *p, const em_formats *f);
 
 typedef struct {
     double cycles;          /* modelled cycles (compute and memory overlapped) */

@@ -43,12 +43,19 @@ static void report(const char *name, long n, long bad, long wraps, const char *f
 template <int W, int I> static int64_t raw_of(const sc_fixed<W, I, SC_TRN, SC_WRAP> &v) { return (int64_t)(v.to_double() * p2(W - I)); }
 template <int W, int I> static int64_t raw_of(const sc_ufixed<W, I, SC_TRN, SC_WRAP> &v) { return (int64_t)(v.to_double() * p2(W - I)); }
 
-typedef sc_fixed<32, 10, SC_TRN, SC_WRAP> sc_fm;
-typedef sc_fixed<16, 2, SC_TRN, SC_WRAP> sc_wt;
-typedef sc_fixed<16, 7, SC_TRN, SC_WRAP> sc_bqk;
-typedef sc_fixed<16, 5, SC_TRN, SC_WRAP> sc_b5;
-typedef sc_fixed<16, 0, SC_TRN, SC_WRAP> sc_pw;
-typedef sc_ufixed<8, 0, SC_TRN, SC_WRAP> sc_pix;
+// the formats src/hw is compiled for (hw_fixed.h: the original unless -DHW_FM_W=... etc.)
+#define FMT_FM HW_FM_W, HW_FM_I
+#define FMT_WT HW_WT_W, HW_WT_I
+#define FMT_BQK HW_BQK_W, HW_BQK_I
+#define FMT_B5 HW_B5_W, HW_B5_I
+#define FMT_PW HW_PW_W, HW_PW_I
+#define FMT_PIX HW_PIX_W, HW_PIX_I
+typedef sc_fixed<FMT_FM, SC_TRN, SC_WRAP> sc_fm;
+typedef sc_fixed<FMT_WT, SC_TRN, SC_WRAP> sc_wt;
+typedef sc_fixed<FMT_BQK, SC_TRN, SC_WRAP> sc_bqk;
+typedef sc_fixed<FMT_B5, SC_TRN, SC_WRAP> sc_b5;
+typedef sc_fixed<FMT_PW, SC_TRN, SC_WRAP> sc_pw;
+typedef sc_ufixed<FMT_PIX, SC_TRN, SC_WRAP> sc_pix;
 typedef sc_ufixed<16, 0, SC_TRN, SC_WRAP> sc_uf16;
 
 // float -> format: floor then wrap
@@ -81,56 +88,58 @@ static void test_bin(const char *name, bool ua, bool ub, OPC opc, OPS ops) {
         sc_fm r = ops(sa, sb);
         int64_t want = raw_of(r);
         int64_t got = opc(a, b);
-        // count how many exact results did not fit <32,10> (overflow cases)
+        // count how many exact results did not fit fm (overflow cases)
         sc_fixed<80, 58, SC_TRN, SC_WRAP> wide = ops(sa, sb);
-        if (wide.to_double() >= 512.0 || wide.to_double() < -512.0) wraps++;
+        if (wide.to_double() >= p2(HW_FM_I - 1) || wide.to_double() < -p2(HW_FM_I - 1)) wraps++;
         if (got != want && !bad++) snprintf(first, sizeof first, "a=%lld b=%lld got %lld want %lld", (long long)a, (long long)b, (long long)got, (long long)want);
     }
     report(name, NVEC, bad, wraps, first);
 }
 
 int sc_main(int, char **) {
-    test_quant<sc_fm, 32, 10>("quantise real -> <32,10>", false);
-    test_quant<sc_wt, 16, 2>("quantise real -> <16,2>", false);
-    test_quant<sc_bqk, 16, 7>("quantise real -> <16,7>", false);
-    test_quant<sc_b5, 16, 5>("quantise real -> <16,5>", false);
-    test_quant<sc_pw, 16, 0>("quantise real -> <16,0>", false);
-    test_quant<sc_pix, 8, 0>("quantise real -> <u8,0>", true);
+    printf("-- formats fm<%d,%d> wt<%d,%d> bqk<%d,%d> b5<%d,%d> pw<%d,%d> pix<u%d,%d>\n", FMT_FM, FMT_WT, FMT_BQK, FMT_B5,
+           FMT_PW, FMT_PIX);
+    test_quant<sc_fm, FMT_FM>("quantise real -> fm", false);
+    test_quant<sc_wt, FMT_WT>("quantise real -> wt", false);
+    test_quant<sc_bqk, FMT_BQK>("quantise real -> bqk", false);
+    test_quant<sc_b5, FMT_B5>("quantise real -> b5", false);
+    test_quant<sc_pw, FMT_PW>("quantise real -> pw", false);
+    test_quant<sc_pix, FMT_PIX>("quantise real -> pix", true);
     test_quant<sc_uf16, 16, 0>("quantise real -> <u16,0>", true);
 
-    test_bin<sc_fm, 32, 10, sc_fm, 32, 10>("fm_mul <32,10>*<32,10> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_fm, FMT_FM>("fm_mul fm*fm -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_mul((fm_t)a, (fm_t)b); },
         [](const sc_fm &a, const sc_fm &b) { return sc_fxval(a * b); });
-    test_bin<sc_fm, 32, 10, sc_wt, 16, 2>("fm_mul_wt <32,10>*<16,2> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_wt, FMT_WT>("fm_mul_wt fm*wt -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_mul_wt((fm_t)a, (wt_t)b); },
         [](const sc_fm &a, const sc_wt &b) { return sc_fxval(a * b); });
-    test_bin<sc_fm, 32, 10, sc_b5, 16, 5>("fm_mul_b5 <32,10>*<16,5> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_b5, FMT_B5>("fm_mul_b5 fm*b5 -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_mul_b5((fm_t)a, (b5_t)b); },
         [](const sc_fm &a, const sc_b5 &b) { return sc_fxval(a * b); });
-    test_bin<sc_pix, 8, 0, sc_pw, 16, 0>("fm_mul_pix <u8,0>*<16,0> -> <32,10>", true, false,
+    test_bin<sc_pix, FMT_PIX, sc_pw, FMT_PW>("fm_mul_pix pix*pw -> fm", true, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_mul_pix((pix_t)a, (pw_t)b); },
         [](const sc_pix &a, const sc_pw &b) { return sc_fxval(a * b); });
-    test_bin<sc_fm, 32, 10, sc_fm, 32, 10>("fm_add <32,10>+<32,10> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_fm, FMT_FM>("fm_add fm+fm -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_add((fm_t)a, (fm_t)b); },
         [](const sc_fm &a, const sc_fm &b) { return sc_fxval(a + b); });
-    test_bin<sc_fm, 32, 10, sc_fm, 32, 10>("fm_sub <32,10>-<32,10> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_fm, FMT_FM>("fm_sub fm-fm -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_sub((fm_t)a, (fm_t)b); },
         [](const sc_fm &a, const sc_fm &b) { return sc_fxval(a - b); });
-    test_bin<sc_fm, 32, 10, sc_bqk, 16, 7>("fm_add_bqk <32,10>+<16,7> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_bqk, FMT_BQK>("fm_add_bqk fm+bqk -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_add_bqk((fm_t)a, (bqk_t)b); },
         [](const sc_fm &a, const sc_bqk &b) { return sc_fxval(a + b); });
-    test_bin<sc_fm, 32, 10, sc_b5, 16, 5>("fm_add_b5 <32,10>+<16,5> -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_b5, FMT_B5>("fm_add_b5 fm+b5 -> fm", false, false,
         [](int64_t a, int64_t b) { return (int64_t)fm_add_b5((fm_t)a, (b5_t)b); },
         [](const sc_fm &a, const sc_b5 &b) { return sc_fxval(a + b); });
-    test_bin<sc_fm, 32, 10, sc_fm, 32, 10>("fm_mul_pow2neg(3) <32,10>*0.125 -> <32,10>", false, false,
+    test_bin<sc_fm, FMT_FM, sc_fm, FMT_FM>("fm_mul_pow2neg(3) fm*0.125 -> fm", false, false,
         [](int64_t a, int64_t) { return (int64_t)fm_mul_pow2neg((fm_t)a, 3); },
         [](const sc_fm &a, const sc_fm &) { return sc_fxval(a * sc_fxval(0.125)); });
-    test_bin<sc_uf16, 16, 0, sc_fm, 32, 10>("fm_from_uf16 <u16,0> -> <32,10>", true, false,
+    test_bin<sc_uf16, 16, 0, sc_fm, FMT_FM>("fm_from_uf16 <u16,0> -> fm", true, false,
         [](int64_t a, int64_t) { return (int64_t)fm_from_uf16((uf16_t)a); },
         [](const sc_uf16 &a, const sc_fm &) { return sc_fxval(a); });
     // 32-bit wrap of a wide sum (accumulators): exact int64 sum then wrap
-    test_bin<sc_fm, 32, 10, sc_fm, 32, 10>("fx_wrap32 of a 3-term sum -> <32,10>", false, false,
-        [](int64_t a, int64_t b) { return (int64_t)fx_wrap32(a + b + b); },
+    test_bin<sc_fm, FMT_FM, sc_fm, FMT_FM>("fx_wrap_fm of a 3-term sum -> fm", false, false,
+        [](int64_t a, int64_t b) { return (int64_t)fx_wrap_fm(a + b + b); },
         [](const sc_fm &a, const sc_fm &b) { return sc_fxval(a + b + b); });
     printf("%s\n", failures ? "oracle: FAILED" : "oracle: all bit-exact");
     return failures ? 1 : 0;
