@@ -171,39 +171,43 @@ check "--compare fast vs fast: identical, table shows routing 100.00%" grep -q '
 
 # ---- 8. malformed inputs: one line naming the file, non-zero exit, nothing written ----
 mkbad() { rm -rf "$T/X"; cp -r "$T/A" "$T/X"; }
-badnpy() {  # badnpy REL_PATH PYTHON_EXPR_FOR_ARRAY [np.save kwargs]
-    $PY -c "import numpy as np, sys; np.save(sys.argv[1], $2)" "$T/X/val/$1"
-}
-mkbad; badnpy image/2.npy "np.zeros((128,256,3),'<f8')"
-expect_error "image float64 refused" "X/val/image/2.npy.*'<f8'" "$EM" eval --data "$T/X"
-mkbad; badnpy image/2.npy "np.zeros((128,256,3),'>f4')"
-expect_error "image big-endian refused" "X/val/image/2.npy.*'>f4'" "$EM" eval --data "$T/X"
-mkbad; badnpy image/2.npy "np.zeros((128,256,3),'|u1')"
-expect_error "image uint8 refused" "X/val/image/2.npy.*'|u1'" "$EM" eval --data "$T/X"
-mkbad; badnpy image/2.npy "np.asfortranarray(np.zeros((128,256,3),'<f4'))"
-expect_error "image Fortran order refused" "X/val/image/2.npy.*Fortran" "$EM" eval --data "$T/X"
-mkbad; badnpy image/2.npy "np.zeros((3,128,256),'<f4')"
-expect_error "image CHW shape refused" "X/val/image/2.npy.*shape (3, 128, 256)" "$EM" eval --data "$T/X"
-mkbad; badnpy image/2.npy "np.full((128,256,3),np.nan,'<f4')"
-expect_error "image NaN refused" "X/val/image/2.npy.*NaN" "$EM" eval --data "$T/X"
+# the malformed .npy files, written by one python run: $T/bad/NAME is
+# dataset A with one file replaced
+$PY - "$T" <<'EOF'
+import os, shutil, sys
+import numpy as np
+T = sys.argv[1]
+z = np.zeros((128, 256, 3), "<f4")
+bad = {"f8": ("image/2.npy", z.astype("<f8")), "be": ("image/2.npy", z.astype(">f4")),
+       "u1": ("image/2.npy", z.astype("|u1")), "fortran": ("image/2.npy", np.asfortranarray(z)),
+       "chw": ("image/2.npy", np.zeros((3, 128, 256), "<f4")), "nan": ("image/2.npy", np.full(z.shape, np.nan, "<f4")),
+       "rank3": ("label_7/10.npy", np.zeros((128, 256, 1), "<f4")), "lab7": ("label_7/10.npy", np.full((128, 256), 7, "<f4")),
+       "lab05": ("label_7/10.npy", np.full((128, 256), 0.5, "<f4")), "labm2": ("label_7/10.npy", np.full((128, 256), -2, "<f4")),
+       "dneg": ("depth/1.npy", np.full((128, 256, 1), -1, "<f4")), "dinf": ("depth/1.npy", np.full((128, 256, 1), np.inf, "<f4")),
+       "drank2": ("depth/1.npy", np.zeros((128, 256), "<f4"))}
+for name, (rel, a) in bad.items():
+    shutil.copytree(os.path.join(T, "A"), os.path.join(T, "bad", name))
+    np.save(os.path.join(T, "bad", name, "val", rel), a)
+EOF
+# badnpy NAME CHECK PATTERN: eval on $T/bad/NAME refused with one line matching PATTERN
+badnpy() { expect_error "$2" "bad/$1/val/$3" "$EM" eval --data "$T/bad/$1"; }
+badnpy f8 "image float64 refused" "image/2.npy.*'<f8'"
+badnpy be "image big-endian refused" "image/2.npy.*'>f4'"
+badnpy u1 "image uint8 refused" "image/2.npy.*'|u1'"
+badnpy fortran "image Fortran order refused" "image/2.npy.*Fortran"
+badnpy chw "image CHW shape refused" "image/2.npy.*shape (3, 128, 256)"
+badnpy nan "image NaN refused" "image/2.npy.*NaN"
 mkbad; head -c 1000 "$T/A/val/image/2.npy" >"$T/X/val/image/2.npy"
 expect_error "truncated image refused" "X/val/image/2.npy.*truncated" "$EM" eval --data "$T/X"
 mkbad; printf 'not an npy file at all' >"$T/X/val/label_7/10.npy"
 expect_error "label bad magic refused" "X/val/label_7/10.npy.*magic" "$EM" eval --data "$T/X"
-mkbad; badnpy label_7/10.npy "np.zeros((128,256,1),'<f4')"
-expect_error "label rank 3 refused" "X/val/label_7/10.npy.*rank" "$EM" eval --data "$T/X"
-mkbad; badnpy label_7/10.npy "np.full((128,256),7,'<f4')"
-expect_error "label 7 (out of range) refused" "X/val/label_7/10.npy.*label 7 " "$EM" eval --data "$T/X"
-mkbad; badnpy label_7/10.npy "np.full((128,256),0.5,'<f4')"
-expect_error "label 0.5 refused" "X/val/label_7/10.npy.*label 0.5" "$EM" eval --data "$T/X"
-mkbad; badnpy label_7/10.npy "np.full((128,256),-2,'<f4')"
-expect_error "label -2 refused" "X/val/label_7/10.npy.*label -2" "$EM" eval --data "$T/X"
-mkbad; badnpy depth/1.npy "np.full((128,256,1),-1,'<f4')"
-expect_error "negative depth refused" "X/val/depth/1.npy.*depth -1" "$EM" eval --data "$T/X"
-mkbad; badnpy depth/1.npy "np.full((128,256,1),np.inf,'<f4')"
-expect_error "infinite depth refused" "X/val/depth/1.npy.*depth inf" "$EM" eval --data "$T/X"
-mkbad; badnpy depth/1.npy "np.zeros((128,256),'<f4')"
-expect_error "depth rank 2 refused" "X/val/depth/1.npy.*rank" "$EM" eval --data "$T/X"
+badnpy rank3 "label rank 3 refused" "label_7/10.npy.*rank"
+badnpy lab7 "label 7 (out of range) refused" "label_7/10.npy.*label 7 "
+badnpy lab05 "label 0.5 refused" "label_7/10.npy.*label 0.5"
+badnpy labm2 "label -2 refused" "label_7/10.npy.*label -2"
+badnpy dneg "negative depth refused" "depth/1.npy.*depth -1"
+badnpy dinf "infinite depth refused" "depth/1.npy.*depth inf"
+badnpy drank2 "depth rank 2 refused" "depth/1.npy.*rank"
 mkbad; rm "$T/X/val/depth/10.npy"
 expect_error "missing depth file refused" "X/val/depth/10.npy.*missing" "$EM" eval --data "$T/X"
 "$EM" eval --data "$T/X" --task semseg --json >/dev/null 2>&1
