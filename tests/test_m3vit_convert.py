@@ -168,14 +168,25 @@ def save_ranks(model, folder, k):
         torch.save(ranks[r], os.path.join(folder, "%d.pth" % r))
 
 
-def run_edgemoe(model_path, image_path, task, tmp, tag, engine="ref"):
-    f, l, r = (os.path.join(tmp, "%s_%s.%s" % (tag, task, x)) for x in ("features", "logits", "routing"))
-    p = subprocess.run([EDGEMOE, "run", "--model", model_path, "--image", image_path, "--task", task,
+def run_edgemoe(model_path, image_path, tasks, tmp, tag, engine="ref"):
+    """One `edgemoe run` for every task in tasks; returns ({task: (features,
+    logits, routing)}, None) or (None, stderr)."""
+    d = os.path.join(tmp, "%s_%s" % (tag, engine))
+    os.makedirs(d, exist_ok=True)
+    f, l, r = (os.path.join(d, x + ".bin") for x in ("features", "logits", "routing"))
+    p = subprocess.run([EDGEMOE, "run", "--model", model_path, "--image", image_path,
+                        "--task", tasks[0] if len(tasks) == 1 else "all",
                         "--engine", engine, "--features", f, "--logits", l, "--routing", r],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     if p.returncode != 0:
         return None, p.stderr.strip()
-    return (np.fromfile(f, "<f4"), np.fromfile(l, "<f4"), np.fromfile(r, "<i4")), None
+    if len(tasks) == 1:   # one image, one task: the names as given
+        names = {tasks[0]: (f, l, r)}
+    else:                 # else <name>.<image stem>.<task>.bin
+        stem = os.path.basename(image_path).split(".")[0]
+        names = {t: tuple(os.path.join(d, "%s.%s.%s.bin" % (x, stem, t)) for x in ("features", "logits", "routing"))
+                 for t in tasks}
+    return {t: (np.fromfile(a, "<f4"), np.fromfile(b, "<f4"), np.fromfile(c, "<i4")) for t, (a, b, c) in names.items()}, None
 
 
 def rel_err(got, want):
@@ -183,39 +194,47 @@ def rel_err(got, want):
     return float(np.abs(got - want).max()) / (m if m > 0 else 1.0)
 
 
-def compare_with_torch(label, model, st_path, image, image_path, tmp, engine="ref", tasks=None):
+def compare_with_torch(label, model, st_path, image, image_path, tmp, engines=("ref",), tasks=None):
+    """edgemoe on each engine (one run for all tasks) against one PyTorch
+    forward pass per task."""
     if not os.path.exists(EDGEMOE):
         check(False, "%s: %s not found (build it first: make BUILD=%s)" % (label, EDGEMOE, BUILD))
         return
-    for task in tasks or model.cfg.task_name:
+    tasks = list(tasks or model.cfg.task_name)
+    want = {}
+    k = model.cfg.top_k
+    for task in tasks:
         feats, logits, routing = model(torch.from_numpy(image), task)
-        want_r = torch.stack(routing).numpy().astype(np.int32)
-        got, err = run_edgemoe(st_path, image_path, task, tmp, label.replace(" ", "_"), engine)
-        if got is None:
-            check(False, "%s, task %s: edgemoe run --engine %s failed: %s" % (label, task, engine, err))
-            if "not available" in err:
-                return     # one line, not one per task
-            continue
-        gf, gl, gr = got
-        okf = gf.size == feats.numel()
-        okl = gl.size == logits.numel()
-        okr = gr.size == want_r.size
-        ef = rel_err(gf.reshape(feats.shape), feats.numpy()) if okf else float("inf")
-        el = rel_err(gl.reshape(logits.shape), logits.numpy()) if okl else float("inf")
-        check(okf and ef <= 1e-4, "%s, task %s: features [%s] match PyTorch, rel err %.2e (<= 1e-4)"
-              % (label, task, "x".join(map(str, feats.shape)), ef))
-        check(okl and el <= 1e-4, "%s, task %s: logits [%s] match PyTorch, rel err %.2e (<= 1e-4)"
-              % (label, task, "x".join(map(str, logits.shape)), el))
-        nbad = int((gr.reshape(want_r.shape) != want_r).sum()) if okr else -1
-        k = model.cfg.top_k
         # margin between the k-th and the (k+1)-th expert, in gate-logit units
         gaps = [float((blk.mlp.last_prob[:, k - 1].log() - blk.mlp.last_prob[:, k].log()).min())
                 for blk in model.backbone.blocks if hasattr(blk.mlp, "last_prob") and k < model.cfg.n_experts]
-        used = [int((np.bincount(x.ravel(), minlength=model.cfg.n_experts) > 0).sum()) for x in want_r]
-        check(nbad == 0, "%s, task %s: routing [%s] identical to PyTorch (%s; experts used per layer %s; "
-              "smallest top-k logit margin %.2g)" % (label, task, "x".join(map(str, want_r.shape)),
-                                               "sizes differ" if not okr else "%d differ" % nbad, used,
-                                               min(gaps) if gaps else float("nan")))
+        want[task] = (feats, logits, torch.stack(routing).numpy().astype(np.int32), gaps)
+    for engine in engines:
+        elabel = "%s, %s engine" % (label, engine) if len(engines) > 1 else label
+        outs, err = run_edgemoe(st_path, image_path, tasks, tmp, elabel.replace(" ", "_").replace(",", ""), engine)
+        for task in tasks:
+            feats, logits, want_r, gaps = want[task]
+            if outs is None:
+                check(False, "%s, task %s: edgemoe run --engine %s failed: %s" % (elabel, task, engine, err))
+                if "not available" in err:
+                    break     # one line, not one per task
+                continue
+            gf, gl, gr = outs[task]
+            okf = gf.size == feats.numel()
+            okl = gl.size == logits.numel()
+            okr = gr.size == want_r.size
+            ef = rel_err(gf.reshape(feats.shape), feats.numpy()) if okf else float("inf")
+            el = rel_err(gl.reshape(logits.shape), logits.numpy()) if okl else float("inf")
+            check(okf and ef <= 1e-4, "%s, task %s: features [%s] match PyTorch, rel err %.2e (<= 1e-4)"
+                  % (elabel, task, "x".join(map(str, feats.shape)), ef))
+            check(okl and el <= 1e-4, "%s, task %s: logits [%s] match PyTorch, rel err %.2e (<= 1e-4)"
+                  % (elabel, task, "x".join(map(str, logits.shape)), el))
+            nbad = int((gr.reshape(want_r.shape) != want_r).sum()) if okr else -1
+            used = [int((np.bincount(x.ravel(), minlength=model.cfg.n_experts) > 0).sum()) for x in want_r]
+            check(nbad == 0, "%s, task %s: routing [%s] identical to PyTorch (%s; experts used per layer %s; "
+                  "smallest top-k logit margin %.2g)" % (elabel, task, "x".join(map(str, want_r.shape)),
+                                                   "sizes differ" if not okr else "%d differ" % nbad, used,
+                                                   min(gaps) if gaps else float("nan")))
 
 
 def test_default_config(tmp):
@@ -265,8 +284,7 @@ def test_default_config(tmp):
     img_path = os.path.join(tmp, "scene.float32.bin")
     image = test_image(img_path, 3, 128, 256, seed=3)
     # the rank-file conversions are byte-identical to this one (checked above)
-    for engine in ENGINES:
-        compare_with_torch("default config, %s engine" % engine, model, out["single"], image, img_path, tmp, engine)
+    compare_with_torch("default config", model, out["single"], image, img_path, tmp, ENGINES)
     return model, single, ranks2
 
 
@@ -280,7 +298,7 @@ def test_shared_weights(tmp):
     model = mt.load_edgemoe_dir(d)
     img = os.path.join(d, "image.float32.bin")
     image = np.fromfile(img, "<f4").reshape(3, 128, 256)
-    compare_with_torch("Edge-MoE weight directory via load_edgemoe_dir", model, d, image, img, tmp, "ref",
+    compare_with_torch("Edge-MoE weight directory via load_edgemoe_dir", model, d, image, img, tmp, ("ref",),
                        tasks=["semseg"])    # one task is enough: the gates of both load alike
 
 
@@ -317,8 +335,7 @@ def test_other_configs(tmp):
               "%s: config in the metadata %s" % (label, mt.read_safetensors(st)[1]["edgemoe.config"]))
         img_path = os.path.join(d, "img.float32.bin")
         image = test_image(img_path, 3, cfg.img_h, cfg.img_w, seed=seed)
-        for engine in ENGINES:
-            compare_with_torch("%s, %s engine" % (label, engine), model, st, image, img_path, d, engine)
+        compare_with_torch(label, model, st, image, img_path, d, ENGINES)
 
 
 # ------------------------------------------------------------------ malformed input
