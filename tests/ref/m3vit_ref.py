@@ -7,21 +7,28 @@ stage into a dump file that tests/check_ref_numpy.c compares the C reference
 engine with.
 
 Usage:
-  m3vit_ref.py --model DIR --image FILE --task semseg|depth --out DUMP [--blocks-only]
-  m3vit_ref.py --write-test-image FILE [--seed N | --uniform K]
+  m3vit_ref.py --model DIR|FILE.safetensors --image FILE --task NAME --out DUMP [--blocks-only]
+  m3vit_ref.py [--model ...] --write-test-image FILE [--seed N | --uniform K]
+
+The model: an Edge-MoE weight directory (one <name>.float32.bin per tensor;
+the Edge-MoE config below, MoE in the odd blocks) or an edgemoe .safetensors
+file, whose config (__metadata__ "edgemoe.config": sizes, tasks, and
+moe_layers, the bit mask of the MoE blocks, absent = the odd blocks) is
+used instead.
 
 Dump format (little-endian), a sequence of records:
   uint32 name_len, name bytes (ASCII), uint32 ndim, uint32 shape[ndim],
   float32 data[prod(shape)] (row-major).
-Records: "embed" [N][D]; "block0".."block11" [N][D] (x after each block);
+Records: "embed" [N][D]; "block0".."block<depth-1>" [N][D] (x after each block);
 "routing" [n_moe][N][2] (expert ids as float, slot 0 = larger probability);
 "gate_prob" [n_moe][N][2]; "gate_all" [n_moe][N][E] (every gate probability,
-for diagnosing near ties); unless --blocks-only: "head.ln" [D][8][16],
-"head.conv0".."head.conv3" [256][h][w] (after conv + BN + ReLU),
-"head.up0".."head.up2" (after each upsample), "head.cls" [C][64][128],
-"logits" [C][128][256].
+for diagnosing near ties); unless --blocks-only: "head.ln" [D][gh][gw],
+"head.conv0".."head.conv3" [head_ch][h][w] (after conv + BN + ReLU),
+"head.up0".."head.up2" (after each upsample), "head.cls" [C][H/2][W/2],
+"logits" [C][H][W].
 """
 import argparse
+import json
 import math
 import os
 import struct
@@ -31,16 +38,36 @@ import time
 import numpy as np
 
 # ---- configuration (docs/spec.md#1-the-model), all in one place ----
+# The Edge-MoE weight directory's (M3ViT-tiny); a .safetensors model's own
+# config replaces it (set_config).
+ODD_BLOCKS = 0xAAAAAAAA
 CFG = dict(
     img_c=3, img_h=128, img_w=256, patch=16,
     dim=192, depth=12, n_heads=3, head_dim=64,
     mlp_hidden=768, n_experts=16, expert_hidden=384, top_k=2,
     tasks=("semseg", "depth"), task_channels=(7, 1),
-    head_ch=256, ln_eps=1e-6, bn_eps=1e-5, attn_scale=0.125,
+    head_ch=256, ln_eps=1e-6, bn_eps=1e-5, moe_layers=ODD_BLOCKS,
 )
-CFG["grid_h"] = CFG["img_h"] // CFG["patch"]
-CFG["grid_w"] = CFG["img_w"] // CFG["patch"]
-CFG["n_tok"] = CFG["grid_h"] * CFG["grid_w"] + 1
+
+
+def set_config(conf):
+    """The config of an edgemoe .safetensors model (its JSON metadata)."""
+    for k in ("img_c", "img_h", "img_w", "patch", "dim", "depth", "n_heads", "head_dim", "mlp_hidden",
+              "n_experts", "expert_hidden", "top_k", "head_ch", "ln_eps", "bn_eps"):
+        CFG[k] = conf[k]
+    CFG["tasks"], CFG["task_channels"] = tuple(conf["task_name"]), tuple(conf["task_channels"])
+    CFG["moe_layers"] = conf.get("moe_layers", ODD_BLOCKS)   # absent: the odd blocks
+    derive_config()
+
+
+def derive_config():
+    CFG["grid_h"] = CFG["img_h"] // CFG["patch"]
+    CFG["grid_w"] = CFG["img_w"] // CFG["patch"]
+    CFG["n_tok"] = CFG["grid_h"] * CFG["grid_w"] + 1
+    CFG["attn_scale"] = 1.0 / math.sqrt(CFG["head_dim"])
+
+
+derive_config()
 
 
 # Arithmetic type.  float64 for the reference; --dtype float32 exists only to
@@ -49,23 +76,47 @@ DT = np.float64
 
 
 def is_moe(layer):
-    return layer % 2 == 1
+    """Block layer has the MoE MLP: bit layer of the config's moe_layers."""
+    return bool((CFG["moe_layers"] >> layer) & 1)
 
 
 # ---- loading ----
 class Weights:
-    def __init__(self, model_dir):
-        self.dir = model_dir
+    """A model: an Edge-MoE weight directory, or an edgemoe .safetensors file
+    (float32 tensors; its config replaces CFG)."""
+    def __init__(self, path):
+        self.path, self.st = path, None
+        if os.path.isdir(path):
+            return
+        with open(path, "rb") as f:
+            blob = f.read()
+        (hlen,) = struct.unpack("<Q", blob[:8])
+        header = json.loads(blob[8:8 + hlen])
+        meta = header.pop("__metadata__", {})
+        if meta.get("format") != "edgemoe" or "edgemoe.config" not in meta:
+            raise SystemExit("%s: not an edgemoe .safetensors model (no edgemoe.config metadata)" % path)
+        set_config(json.loads(meta["edgemoe.config"]))
+        self.st = {}
+        for name, e in header.items():
+            if e["dtype"] != "F32":
+                raise SystemExit("%s: tensor %s is %s, expected F32" % (path, name, e["dtype"]))
+            a, b = e["data_offsets"]
+            self.st[name] = np.frombuffer(blob, "<f4", (b - a) // 4, 8 + hlen + a)
 
     def get(self, name, shape):
-        path = os.path.join(self.dir, name + ".float32.bin")
-        a = np.fromfile(path, dtype="<f4")
+        if self.st is None:
+            where = os.path.join(self.path, name + ".float32.bin")
+            a = np.fromfile(where, dtype="<f4")
+        elif name in self.st:
+            where, a = "%s: %s" % (self.path, name), self.st[name]
+        else:
+            raise SystemExit("%s: no tensor %s" % (self.path, name))
         n = int(np.prod(shape))
         if a.size != n:
-            raise SystemExit("%s: %d floats, expected %d for shape %s" % (path, a.size, n, shape))
+            raise SystemExit("%s: %d floats, expected %d for shape %s" % (where, a.size, n, shape))
         a = a.astype(DT).reshape(shape)
         if not np.all(np.isfinite(a)):
-            raise SystemExit("%s: non-finite values" % path)
+            raise SystemExit("%s: non-finite values" % where)
         return a
 
 
@@ -74,7 +125,8 @@ def load_image(path):
     a = np.fromfile(path, dtype="<f4")
     n = c["img_c"] * c["img_h"] * c["img_w"]
     if a.size != n:
-        raise SystemExit("%s: %d floats, expected %d (raw float32 [3][128][256])" % (path, a.size, n))
+        raise SystemExit("%s: %d floats, expected %d (raw float32 [%d][%d][%d])"
+                         % (path, a.size, n, c["img_c"], c["img_h"], c["img_w"]))
     return a.astype(DT).reshape(c["img_c"], c["img_h"], c["img_w"])
 
 
@@ -271,7 +323,7 @@ class Dump:
 
 
 def write_test_image(path, seed, uniform=None):
-    """Deterministic extra test input, raw float32 [3][128][256], values k/256:
+    """Deterministic extra test input, raw float32 [C][H][W] (the model's), values k/256:
     uniform K -> every value K/256; else a colour gradient plus seeded noise
     and a few flat rectangles."""
     c = CFG
@@ -287,7 +339,7 @@ def write_test_image(path, seed, uniform=None):
     img[2] = 0.5 + 0.4 * np.sin(6.0 * xx + 3.0 * yy)
     img += rng.normal(0.0, 0.08, size=img.shape)
     for _ in range(6):
-        y0, x0 = rng.integers(0, H - 32), rng.integers(0, W - 48)
+        y0, x0 = rng.integers(0, max(H - 32, 1)), rng.integers(0, max(W - 48, 1))
         img[:, y0:y0 + rng.integers(8, 32), x0:x0 + rng.integers(8, 48)] = rng.random(C)[:, None, None]
     k = np.clip(np.floor(img * 256.0), 0, 255)
     (k / 256.0).astype("<f4").tofile(path)
@@ -297,7 +349,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model")
     ap.add_argument("--image")
-    ap.add_argument("--task", choices=CFG["tasks"])
+    ap.add_argument("--task")
     ap.add_argument("--out")
     ap.add_argument("--blocks-only", action="store_true")
     ap.add_argument("--write-test-image", metavar="FILE")
@@ -308,13 +360,15 @@ def main():
     a = ap.parse_args()
     global DT
     DT = np.dtype(a.dtype).type
+    w = Weights(a.model) if a.model else None     # sets CFG from a .safetensors model
     if a.write_test_image:
         write_test_image(a.write_test_image, a.seed, a.uniform)
         return 0
     if not (a.model and a.image and a.task and a.out):
         ap.error("--model, --image, --task and --out are required")
+    if a.task not in CFG["tasks"]:
+        ap.error("--task %s: the model's tasks are %s" % (a.task, ", ".join(CFG["tasks"])))
     task = CFG["tasks"].index(a.task)
-    w = Weights(a.model)
     img = load_image(a.image)
     dump = Dump()
     t0 = time.time()
@@ -332,8 +386,8 @@ def main():
     gap = s[..., :-1] - s[..., 1:]
     l, t, j = np.unravel_index(np.argmin(gap), gap.shape)
     print("m3vit_ref: task %s: backbone %.2f s, head %.2f s; min gate-score gap %.3g "
-          "(moe layer %d, token %d, rank %d/%d); |block11| max %.3g"
-          % (a.task, t1 - t0, t2 - t1, gap.min(), l, t, j, j + 1, np.abs(x).max()), file=sys.stderr)
+          "(moe layer %d, token %d, rank %d/%d); |block%d| max %.3g"
+          % (a.task, t1 - t0, t2 - t1, gap.min(), l, t, j, j + 1, CFG["depth"] - 1, np.abs(x).max()), file=sys.stderr)
     return 0
 
 
