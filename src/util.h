@@ -40,4 +40,33 @@ FILE *em_tmp_open(const char *path, char *tmp, size_t tmp_size, em_err *err);
  * failure tmp is removed and path left as it was. */
 int em_tmp_commit(FILE *f, const char *tmp, const char *path, em_err *err);
 void em_tmp_abort(FILE *f, const char *tmp);
+/* Creates an empty file under a fresh temporary name next to path, as
+ * em_tmp_open does, and returns that name (free it); the caller owns the
+ * file.  NULL with err set on failure. */
+char *em_tmp_reserve(const char *path, em_err *err);
+/* Removes every temporary still being written (async-signal-safe: for a
+ * handler of SIGINT/SIGTERM that is about to exit). */
+void em_tmp_remove_all(void);
+
+/* A formatted string on the heap (free it), NULL when out of memory: for
+ * paths, which have no useful fixed bound. */
+char *em_strfmt(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Inputs: opened without blocking (a FIFO with no writer, a device) and
+ * refused unless they are regular files, before anything is read.  what
+ * names the input in the message ("image", "model", ...).  Returns the fd
+ * (blocking again) with its stat in st (may be NULL), or -1 with err set. */
+struct stat;
+int em_open_input(const char *path, const char *what, struct stat *st, em_err *err);
+FILE *em_fopen_input(const char *path, const char *what, em_err *err);
+/* Byte offset of the first "\u0000" escape inside a string of the JSON
+ * text s[0..n), or -1.  A NUL in a key or value would silently cut it short
+ * in C ("F32\u0000x" read as "F32"), so readers refuse such text. */
+long em_json_nul_escape(const char *s, size_t n);
+/* "a directory", "a FIFO", "a character device", ... for messages */
+const char *em_file_kind(unsigned mode);
 #endif

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Output safety: a run never destroys or changes a file it did not create.
-# Outputs are staged and renamed into place only when the whole run has
-# succeeded (tools/outputs.h); inputs are never overwritten; symlinks at an
-# output path are replaced, never followed; failed runs leave nothing.
+# Outputs are staged and put in place only when the whole run has succeeded
+# (tools/outputs.h); inputs are never overwritten; a symlink's target is
+# replaced, never the link; devices and FIFOs are written in place, never
+# replaced; failed runs leave nothing.
 set -u
 BUILD=${BUILD:-build}
 EM=$BUILD/edgemoe
@@ -30,14 +31,17 @@ expect_error "a later output in a missing directory fails the run" "cannot creat
     $EM run --engine fast --image "$T/in.png" --task semseg --features "$T/old.bin" --logits "$T/nodir/l.bin"
 check "the pre-existing file keeps its content after a failed run" same "$T/old.bin" "$T/old.orig"
 
-# a symlink planted at the output path: replaced by the output, its target untouched
-echo "victim" >"$T/victim"
-cp "$T/victim" "$T/victim.orig"
-ln -s "$T/victim" "$T/link.bin"
+# a symlink at the output path is followed: its target is replaced whole
+# (atomically), the link stays a link; a dangling link is refused
+echo "old target" >"$T/target"
+ln -s "$T/target" "$T/link.bin"
 $EM run --engine fast --image "$T/in.png" --task semseg --features "$T/link.bin" 2>/dev/null
-check "run through a symlinked output path succeeds" test -f "$T/link.bin" -a ! -L "$T/link.bin"
-check "the symlink's target is untouched" same "$T/victim" "$T/victim.orig"
-check "features written in place of the link" test "$(stat -c %s "$T/link.bin")" = $((129 * 192 * 4))
+check "the link is still a link" test -L "$T/link.bin"
+check "its target holds the features" test "$(stat -c %s "$T/target")" = $((129 * 192 * 4))
+ln -s "$T/nowhere" "$T/dangling.bin"
+expect_error "a dangling symlink as output refused" "symbolic link to a missing file" \
+    $EM run --engine fast --image "$T/in.png" --task semseg --features "$T/dangling.bin"
+check "nothing created through the dangling link" test ! -e "$T/nowhere"
 
 # directories created by a failed run are removed again
 expect_error "failed run with --out" "two outputs of this run" \

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
+#include "util.h"
 #include "cli.h"
 
 em_model *em_cli_load_model(const char *path) {
@@ -49,9 +50,76 @@ void em_cli_progress(int done, int total, double elapsed_ms) {
     fflush(stderr);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0: overlong forms,
+ * surrogates and code points past U+10FFFF are invalid. */
+static int utf8_seq(const unsigned char *s) {
+    if (s[0] < 0x80) return 1;
+    int n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (!n || s[0] > 0xf4) return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+    if (n == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+void em_cli_put_escaped(FILE *f, const char *text) {
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        int n = utf8_seq(p);
+        if (n == 1 && *p >= 0x20 && *p != 0x7f) fputc(*p, f);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else if (*p == '\r') fputs("\\r", f);
+        else if (n <= 1) fprintf(f, "\\x%02x", *p);
+        else fwrite(p, 1, (size_t)n, f);
+        p += n ? n : 1;
+    }
+}
+
+/* s with every byte that is not UTF-8 replaced by U+FFFD (heap), or NULL
+ * when s is valid already. */
+static char *utf8_repaired(const char *s) {
+    size_t bad = 0, len = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; len++) {
+        int n = utf8_seq(p);
+        bad += !n;
+        p += n ? n : 1;
+    }
+    if (!bad) return NULL;
+    char *out = malloc(strlen(s) + 2 * bad + 1), *o = out;
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_seq(p);
+        if (n) { memcpy(o, p, (size_t)n); o += n; p += n; }
+        else { memcpy(o, "\xef\xbf\xbd", 3); o += 3; p++; }
+    }
+    *o = 0;
+    return out;
+}
+
+/* JSON must be UTF-8: file names that are not are repaired (U+FFFD) in
+ * every key and string of the tree. */
+static void json_repair_utf8(cJSON *j) {
+    for (; j; j = j->next) {
+        char *k = j->string && !(j->type & cJSON_StringIsConst) ? utf8_repaired(j->string) : NULL;
+        if (k) { free(j->string); j->string = k; }
+        char *v = cJSON_IsString(j) && j->valuestring ? utf8_repaired(j->valuestring) : NULL;
+        if (v) { free(j->valuestring); j->valuestring = v; }
+        json_repair_utf8(j->child);
+    }
+}
+
 void em_cli_print_json(cJSON *j) {
+    json_repair_utf8(j);
     char *s = cJSON_PrintUnformatted(j);
     if (s) { puts(s); free(s); }
     fflush(stdout);
     cJSON_Delete(j);
+}
+
+char *em_cli_suffixed(const char *file, const char *suffix) {
+    const char *slash = strrchr(file, '/'), *base = slash ? slash + 1 : file;
+    const char *dot = strrchr(base, '.');
+    size_t cut = dot && dot != base ? (size_t)(dot - file) : strlen(file);
+    return em_strfmt("%.*s.%s%s", (int)cut, file, suffix, file + cut);
 }

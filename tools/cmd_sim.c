@@ -141,11 +141,7 @@ static int print_sweep_json(const em_sim_point *pts, int n, const char *task, co
         cJSON_AddBoolToObject(o, "original", q->original);
         cJSON_AddItemToArray(a, o);
     }
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!s) return em_cli_die("out of memory");
-    puts(s);
-    free(s);
+    em_cli_print_json(j);
     return 0;
 }
 
@@ -263,6 +259,10 @@ int em_cmd_sim(int argc, char **argv)
     }
     if (em_sim_params_check(&p, &err)) return em_cli_die("%s", err.msg);
     if (!image) return em_cli_die("sim: no --image given");
+    em_out_stdout_busy();  /* the report */
+    em_out_protect(image);
+    em_out_protect(model);
+    em_out_protect(config);
     if (sweep && (trace || svg || cpu)) return em_cli_die("sim: --sweep does not combine with --trace, --svg or --cpu");
     em_session_opts opts = {0};
     if (em_engine_parse(engine, &opts.engine) || opts.engine == EM_ENGINE_FAST)
@@ -327,11 +327,7 @@ int em_cmd_sim(int argc, char **argv)
                 cJSON_AddNumberToObject(cj, "images_per_joule", cpu_mj > 0 ? 1e3 / cpu_mj : 0);
                 cJSON_AddNumberToObject(cj, "fpga_over_cpu_images_per_joule", cpu_mj > 0 ? cpu_mj * 1e-3 / r->energy.total_j : 0);
             }
-            char *out = cJSON_PrintUnformatted(j);
-            cJSON_Delete(j);
-            if (!out) { em_cli_die("out of memory"); goto done; }
-            puts(out);
-            free(out);
+            em_cli_print_json(j);
         } else {
             printf("task %s, image %s, routing from the %s engine\n", c->task_name[t], image, em_engine_name(opts.engine));
             em_sim_print(stdout, &p, c, r);
@@ -343,31 +339,24 @@ int em_cmd_sim(int argc, char **argv)
                        r->energy.total_j * 1e3, r->energy.images_per_j, cpu_mj * 1e-3 / r->energy.total_j);
         }
         if (svg) {
-            char title[300], path[1100];
+            char title[300];
             snprintf(title, sizeof title, "Edge-MoE model on %s: %.3f ms/image, task %s (P=%d, tile %dx%d, %.0f MHz)",
                      p.board[0] ? p.board : "a custom board", r->latency_ms, c->task_name[t], p.attn_p, p.tile_in, p.tile_out,
                      p.clock_mhz);
-            if (__builtin_popcount(mask) > 1) {
-                const char *dot = strrchr(svg, '.');
-                int cut = dot ? (int)(dot - svg) : (int)strlen(svg);
-                snprintf(path, sizeof path, "%.*s.%s%s", cut, svg, c->task_name[t], dot ? dot : "");
-            } else snprintf(path, sizeof path, "%s", svg);
-            char stage[4200];
-            if (em_out_stage(path, stage, sizeof stage, &err) || em_sim_write_svg(stage, c, r, title, &err)) {
-                em_cli_die("%s", err.msg); goto done;
-            }
+            char *path = __builtin_popcount(mask) > 1 ? em_cli_suffixed(svg, c->task_name[t]) : strdup(svg);
+            if (!path) { em_cli_die("out of memory"); goto done; }
+            const char *stage = em_out_stage(path, &err);
+            int bad = !stage || em_sim_write_svg(stage, c, r, title, &err);
+            free(path);
+            if (bad) { em_cli_die("%s", err.msg); goto done; }
         }
         if (trace) {
-            char path[1100];
-            if (__builtin_popcount(mask) > 1) {
-                const char *dot = strrchr(trace, '.');
-                int cut = dot ? (int)(dot - trace) : (int)strlen(trace);
-                snprintf(path, sizeof path, "%.*s.%s%s", cut, trace, c->task_name[t], dot ? dot : "");
-            } else snprintf(path, sizeof path, "%s", trace);
-            char stage[4200];
-            if (em_out_stage(path, stage, sizeof stage, &err) || em_sim_write_trace(stage, &p, c, r, c->task_name[t], &err)) {
-                em_cli_die("%s", err.msg); goto done;
-            }
+            char *path = __builtin_popcount(mask) > 1 ? em_cli_suffixed(trace, c->task_name[t]) : strdup(trace);
+            if (!path) { em_cli_die("out of memory"); goto done; }
+            const char *stage = em_out_stage(path, &err);
+            int bad = !stage || em_sim_write_trace(stage, &p, c, r, c->task_name[t], &err);
+            free(path);
+            if (bad) { em_cli_die("%s", err.msg); goto done; }
         }
     }
     if (em_out_commit(&err)) { em_cli_die("%s", err.msg); goto done; }

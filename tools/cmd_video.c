@@ -511,17 +511,17 @@ int em_cmd_video(int argc, char **argv) {
     /* outputs: staged files (renamed on success) or stdout */
     if (!in_std) em_out_protect(a.in);
     if (a.model) em_out_protect(a.model);
-    if (out_std) out_fd = 1;
-    else {
-        char stage[4200];
-        if (em_out_stage(a.out, stage, sizeof stage, &err)) { em_cli_die("%s", err.msg); goto done; }
-        if ((out_fd = open(stage, O_WRONLY | O_TRUNC)) < 0) { em_cli_die("%s: cannot open (%s)", a.out, strerror(errno)); goto done; }
-    }
+    /* the stream and the log go out as they are made (a FIFO or stdout in
+     * place, a file staged); em_out_commit / em_out_abort close them */
+    if ((out_fd = em_out_stream(a.out, &err)) < 0) { em_cli_die("%s", err.msg); goto done; }
     P->out_fd = out_fd;
     if (a.log) {
-        char stage[4200];
-        if (em_out_stage(a.log, stage, sizeof stage, &err)) { em_cli_die("%s", err.msg); goto done; }
-        if (!(P->log = fopen(stage, "w"))) { em_cli_die("%s: cannot open (%s)", a.log, strerror(errno)); goto done; }
+        int lfd = em_out_stream(a.log, &err), dfd = lfd < 0 ? -1 : dup(lfd);
+        if (lfd < 0) { em_cli_die("%s", err.msg); goto done; }
+        if (dfd < 0 || !(P->log = fdopen(dfd, "w"))) {
+            if (dfd >= 0) close(dfd);
+            em_cli_die("%s: cannot open (%s)", a.log, strerror(errno)); goto done;
+        }
     }
 
     pthread_mutex_init(&P->mu, NULL);
@@ -551,8 +551,6 @@ int em_cmd_video(int argc, char **argv) {
     }
     if (P->log && (fflush(P->log) || ferror(P->log))) { em_cli_die("%s: write failed", a.log); goto done_sync; }
     if (P->log) { fclose(P->log); P->log = NULL; }
-    if (out_fd > 1 && close(out_fd)) { out_fd = -1; em_cli_die("%s: write failed (%s)", a.out, strerror(errno)); goto done_sync; }
-    if (out_fd > 1) out_fd = -1;
     if (em_out_commit(&err)) { em_cli_die("%s", err.msg); goto done_sync; }
 
     qsort(P->infer_ms.v, P->infer_ms.n, sizeof(double), cmp_double);
@@ -588,7 +586,6 @@ done:
         em_session_free(P->s);
         free(P);
     }
-    if (out_fd > 1) close(out_fd);
     if (src.fd > 0) close(src.fd);
     free(rd);
     em_model_close(model);
@@ -667,12 +664,7 @@ int em_cmd_scenes_sequence(int argc, char **argv) {
     int fd = -1, rc = 1, epipe = 0;
     char ldir[1024] = "";
     if (!shot || !scratch || !rgb || !yuv || (labels && (!label || !depth || !f))) { em_cli_die("out of memory"); goto done; }
-    if (to_std) fd = 1;
-    else {
-        char stage[4200];
-        if (em_out_stage(out, stage, sizeof stage, &err)) { em_cli_die("%s", err.msg); goto done; }
-        if ((fd = open(stage, O_WRONLY | O_TRUNC)) < 0) { em_cli_die("%s: cannot open (%s)", out, strerror(errno)); goto done; }
-    }
+    if ((fd = em_out_stream(out, &err)) < 0) { em_cli_die("%s", err.msg); goto done; }
     if (labels) {
         size_t len = strlen(out);
         int cut = len > 4 && !strcmp(out + len - 4, ".y4m") ? (int)len - 4 : (int)len;
@@ -693,35 +685,31 @@ int em_cmd_scenes_sequence(int argc, char **argv) {
         em_rgb_to_y420(rgb, w, h, yuv);
         if (seq_write(fd, "FRAME\n", 6, &epipe) || seq_write(fd, yuv, 3 * HW / 2, &epipe)) goto write_failed;
         if (labels) {
-            char path[1300], stage[4200];
+            char path[1300];
+            const char *stage;
             int shape[3] = {h, w, 3}, dshape[3] = {h, w, 1};
             for (size_t k = 0; k < 3 * HW; k++) f[k] = (float)rgb[k] / 255.0f;
             snprintf(path, sizeof path, "%s/image/%llu.npy", ldir, (unsigned long long)i);
-            if (em_out_stage(path, stage, sizeof stage, &err) || em_npy_write_f32(stage, f, 3, shape, &err)) { em_cli_die("%s", err.msg); goto done; }
+            if (!(stage = em_out_stage(path, &err)) || em_npy_write_f32(stage, f, 3, shape, &err)) { em_cli_die("%s", err.msg); goto done; }
             for (size_t k = 0; k < HW; k++) f[k] = (float)label[k];
             snprintf(path, sizeof path, "%s/label_7/%llu.npy", ldir, (unsigned long long)i);
-            if (em_out_stage(path, stage, sizeof stage, &err) || em_npy_write_f32(stage, f, 2, shape, &err)) { em_cli_die("%s", err.msg); goto done; }
+            if (!(stage = em_out_stage(path, &err)) || em_npy_write_f32(stage, f, 2, shape, &err)) { em_cli_die("%s", err.msg); goto done; }
             snprintf(path, sizeof path, "%s/depth/%llu.npy", ldir, (unsigned long long)i);
-            if (em_out_stage(path, stage, sizeof stage, &err) || em_npy_write_f32(stage, depth, 3, dshape, &err)) { em_cli_die("%s", err.msg); goto done; }
+            if (!(stage = em_out_stage(path, &err)) || em_npy_write_f32(stage, depth, 3, dshape, &err)) { em_cli_die("%s", err.msg); goto done; }
+            em_out_checkpoint();
         }
-    }
-    if (fd > 1) {
-        int c = close(fd);
-        fd = -1;
-        if (c) { em_cli_die("%s: write failed (%s)", out, strerror(errno)); goto done; }
     }
     if (em_out_commit(&err)) { em_cli_die("%s", err.msg); goto done; }
     rc = 0;
     goto done;
 write_failed:
-    if (epipe) {  /* the reader of the pipe has gone: what it read stays read */
+    if (epipe) {  /* the reader of the pipe has gone: what it read stays read, with its labels */
         fprintf(stderr, "edgemoe: scenes: output closed by its reader (broken pipe); stopped\n");
-        rc = 0;
+        rc = em_out_commit(&err) ? em_cli_die("%s", err.msg) : 0;
     } else {
         em_cli_die("%s: write failed (%s)", out, strerror(errno));
     }
 done:
-    if (fd > 1) close(fd);
     free(shot); free(scratch); free(rgb); free(yuv); free(label); free(depth); free(f);
     return rc;
 }

@@ -28,34 +28,33 @@
 int em_cli_die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("edgemoe: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
     va_end(ap);
+    fputs("edgemoe: ", stderr);
+    em_cli_put_escaped(stderr, msg ? msg : "out of memory formatting an error message");
+    fputc('\n', stderr);
+    free(msg);
     em_out_abort();
     return 1;
 }
 
 /* One raw output file, staged until the run succeeds (tools/outputs.h). */
 static int write_file(const char *path, const void *data, size_t bytes, em_err *err) {
-    char stage[4200], tmp[4300];
-    int rc = em_out_stage(path, stage, sizeof stage, err);
-    if (rc) return rc;
-    FILE *f = em_tmp_open(stage, tmp, sizeof tmp, err);
-    if (!f) return EM_EIO;
-    if (fwrite(data, 1, bytes, f) != bytes) {
-        em_tmp_abort(f, tmp);
-        return em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno));
-    }
-    return em_tmp_commit(f, tmp, stage, err);
+    const char *stage = em_out_stage(path, err);
+    if (!stage) return EM_EARG;
+    FILE *f = fopen(stage, "wb");  /* the staging file is this run's own */
+    if (!f) return em_error(err, EM_EIO, "%s: cannot write (%s)", path, strerror(errno));
+    int bad = fwrite(data, 1, bytes, f) != bytes;
+    if (fclose(f) != 0) bad = 1;
+    return bad ? em_error(err, EM_EIO, "%s: write failed (%s)", path, strerror(errno)) : EM_OK;
 }
 
 /* A PNG output, staged likewise. */
 typedef int (*png_writer)(const char *path, const void *px, int w, int h, em_err *err);
 static int write_png(png_writer wr, const char *path, const void *px, int w, int h, em_err *err) {
-    char stage[4200];
-    int rc = em_out_stage(path, stage, sizeof stage, err);
-    return rc ? rc : wr(stage, px, w, h, err);
+    const char *stage = em_out_stage(path, err);
+    return stage ? wr(stage, px, w, h, err) : EM_EARG;
 }
 static int png_rgb8(const char *p, const void *px, int w, int h, em_err *e) { return em_png_write_rgb8(p, px, w, h, e); }
 static int png_gray8(const char *p, const void *px, int w, int h, em_err *e) { return em_png_write_gray8(p, px, w, h, e); }
@@ -122,9 +121,10 @@ static int expand_images(run_args *a, char ***out, int *n_out) {
         int start = n;
         while ((de = readdir(d))) {
             if (!is_image_name(de->d_name)) continue;
-            char path[4096];
-            if ((size_t)snprintf(path, sizeof path, "%s/%s", a->images[i], de->d_name) >= sizeof path) continue;
-            if (list_push(&list, &n, path)) { closedir(d); return em_cli_die("out of memory"); }
+            char *path = em_strfmt("%s/%s", a->images[i], de->d_name);
+            int bad = !path || list_push(&list, &n, path);
+            free(path);
+            if (bad) { closedir(d); return em_cli_die("out of memory"); }
             *out = list; *n_out = n;  /* the caller frees what was listed, also on failure */
         }
         closedir(d);
@@ -136,90 +136,97 @@ static int expand_images(run_args *a, char ***out, int *n_out) {
 }
 
 /* FILE as given for one (image, task); otherwise FILE with ".<stem>.<task>"
- * inserted before its extension. */
-static void output_name(const char *file, int unique, const char *stem, const char *task, char *out, size_t n) {
-    if (!unique) { snprintf(out, n, "%s", file); return; }
-    const char *base = basename_of(file);
-    const char *dot = strrchr(base, '.');
-    size_t cut = dot && dot != base ? (size_t)(dot - file) : strlen(file);
-    snprintf(out, n, "%.*s.%s.%s%s", (int)cut, file, stem, task, file + cut);
+ * inserted before its extension.  On the heap (NULL: out of memory). */
+static char *output_name(const char *file, int unique, const char *stem, const char *task) {
+    if (!unique) return strdup(file);
+    char *suffix = em_strfmt("%s.%s", stem, task);
+    char *name = suffix ? em_cli_suffixed(file, suffix) : NULL;
+    free(suffix);
+    return name;
+}
+
+/* One output named by the run: raw bytes under FILE's name for (image, task). */
+static int write_named(const char *file, int unique, const char *stem, const char *task, const void *data,
+                       size_t bytes, em_err *err) {
+    char *path = output_name(file, unique, stem, task);
+    if (!path) return em_error(err, EM_ENOMEM, "out of memory");
+    int rc = write_file(path, data, bytes, err);
+    free(path);
+    return rc;
+}
+
+/* A PNG in the --out directory: DIR/<stem>_<suffix>.png */
+static int write_out_png(png_writer wr, const char *dir, const char *stem, const char *suffix, const void *px, int w,
+                         int h, em_err *err) {
+    char *path = em_strfmt("%s/%s_%s.png", dir, stem, suffix);
+    if (!path) return em_error(err, EM_ENOMEM, "out of memory");
+    int rc = write_png(wr, path, px, w, h, err);
+    free(path);
+    return rc;
 }
 
 
 /* ---- outputs ---- */
 
+/* The PNGs of one task in the --out directory.  Classes: argmax into cls
+ * (kept for the panel), the colour map and the raw ids; a dense map: the
+ * colour map over the image's range and 16-bit millimetres. */
 static int write_pngs(const em_config *c, int task, const float *logits, const char *dir, const char *stem,
-                      uint8_t *rgb, void *scratch, em_err *err) {
+                      uint8_t *rgb, uint8_t *cls, uint16_t *d16, em_err *err) {
     int W = c->img_w, H = c->img_h, C = c->task_channels[task];
     size_t HW = (size_t)W * H;
-    char path[1200];
+    const char *tn = c->task_name[task];
+    char suffix[EM_NAME_LEN + 16];
     int rc;
-    if (C > 1) {  /* classes: argmax, colour map and the raw ids */
-        uint8_t *cls = scratch;
+    if (C > 1) {
         for (size_t i = 0; i < HW; i++) {
             int best = 0;
             for (int k = 1; k < C; k++) if (logits[k * HW + i] > logits[best * HW + i]) best = k;
             cls[i] = (uint8_t)(best > 255 ? 255 : best);
         }
         em_colormap_classes(cls, (int)HW, rgb);
-        snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
-        if ((rc = write_png(png_rgb8, path, rgb, W, H, err))) return rc;
-        snprintf(path, sizeof path, "%s/%s_%s_classes.png", dir, stem, c->task_name[task]);
-        if ((rc = write_png(png_gray8, path, cls, W, H, err))) return rc;
-    } else {  /* dense regression: colour map over the image's range, 16-bit in mm */
-        float lo = logits[0], hi = logits[0];
-        for (size_t i = 1; i < HW; i++) { if (logits[i] < lo) lo = logits[i]; if (logits[i] > hi) hi = logits[i]; }
-        em_colormap_depth(logits, (int)HW, lo, hi, rgb);
-        snprintf(path, sizeof path, "%s/%s_%s.png", dir, stem, c->task_name[task]);
-        if ((rc = write_png(png_rgb8, path, rgb, W, H, err))) return rc;
-        uint16_t *d16 = scratch;
-        for (size_t i = 0; i < HW; i++) {
-            double mm = floor(logits[i] * 1000.0 + 0.5);
-            d16[i] = (uint16_t)(mm < 0 ? 0 : mm > 65535 ? 65535 : mm);
-        }
-        snprintf(path, sizeof path, "%s/%s_%s16.png", dir, stem, c->task_name[task]);
-        if ((rc = write_png(png_gray16, path, d16, W, H, err))) return rc;
+        if ((rc = write_out_png(png_rgb8, dir, stem, tn, rgb, W, H, err))) return rc;
+        snprintf(suffix, sizeof suffix, "%s_classes", tn);
+        return write_out_png(png_gray8, dir, stem, suffix, cls, W, H, err);
     }
-    return EM_OK;
+    float lo = logits[0], hi = logits[0];
+    for (size_t i = 1; i < HW; i++) { if (logits[i] < lo) lo = logits[i]; if (logits[i] > hi) hi = logits[i]; }
+    em_colormap_depth(logits, (int)HW, lo, hi, rgb);
+    if ((rc = write_out_png(png_rgb8, dir, stem, tn, rgb, W, H, err))) return rc;
+    for (size_t i = 0; i < HW; i++) {
+        double mm = floor(logits[i] * 1000.0 + 0.5);
+        d16[i] = (uint16_t)(!(mm > 0) ? 0 : mm > 65535 ? 65535 : mm);  /* NaN-safe clamp before the cast */
+    }
+    snprintf(suffix, sizeof suffix, "%s16", tn);
+    return write_out_png(png_gray16, dir, stem, suffix, d16, W, H, err);
 }
 
 /* The picture a person understands at a glance: input | class overlay with
- * its legend | depth on a fixed 0..80 m scale, and a line of facts. */
+ * its legend (classes: the first class task's argmax, or NULL) | depth on a
+ * fixed 0..80 m scale, and a line of facts. */
 static int write_panel(const em_config *c, em_session *s, unsigned mask, const float *img, const char *dir,
                        const char *stem, const char *engine, const char *model, uint8_t *frame,
-                       const em_frame_layout *L, uint8_t *in_rgb, uint8_t *cls, em_err *err) {
+                       const em_frame_layout *L, uint8_t *in_rgb, const uint8_t *classes, em_err *err) {
     const size_t HW = (size_t)c->img_h * c->img_w;
     for (size_t i = 0; i < HW; i++)
         for (int k = 0; k < 3; k++) {
             float v = img[k * HW + i] * 256.0f + 0.5f;  /* the model's v/256 back to v */
             in_rgb[3 * i + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
-    const uint8_t *classes = NULL;
     const float *depth = NULL;
     double ms = 0;
     for (int t = 0; t < c->n_tasks; t++) {
         if (!(mask >> t & 1)) continue;
         const em_task_output *o = em_session_output(s, t);
         ms += o->total_ms;
-        int C = c->task_channels[t];
-        if (C == 1 && !depth) depth = o->logits;
-        if (C > 1 && !classes) {
-            for (size_t i = 0; i < HW; i++) {
-                int best = 0;
-                for (int k = 1; k < C; k++) if (o->logits[k * HW + i] > o->logits[best * HW + i]) best = k;
-                cls[i] = (uint8_t)best;
-            }
-            classes = cls;
-        }
+        if (c->task_channels[t] == 1 && !depth) depth = o->logits;
     }
     char hud[EM_HUD_LINES][EM_HUD_CHARS] = {{0}};
     const char *mb = strrchr(model, '/');
     snprintf(hud[0], EM_HUD_CHARS, "edgemoe  %.50s", mb ? mb + 1 : model);
     snprintf(hud[1], EM_HUD_CHARS, "%s engine  %.1f ms", engine, ms);
     em_frame_compose(L, in_rgb, classes, depth, (const char (*)[EM_HUD_CHARS])hud, frame);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s_panel.png", dir, stem);
-    return write_png(png_rgb8, path, frame, L->W, L->H, err);
+    return write_out_png(png_rgb8, dir, stem, "panel", frame, L->W, L->H, err);
 }
 
 static void print_json(const em_config *c, const char *image, int task, const char *engine, const char *model,
@@ -303,6 +310,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
 #undef VAL
     }
     if (!a.n_images) return em_cli_die("run: no --image given");
+    if (a.json) em_out_stdout_busy();
     em_session_opts opts = {0};
     if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed, hw)", a.engine);
     opts.threads = a.threads;
@@ -329,10 +337,14 @@ static int run_images(int argc, char **argv, const char **image_args) {
     rgb = malloc(HW * 3);
     scratch = malloc(HW * 2);
     if (!img || !rgb || !scratch) { em_cli_die("out of memory"); goto done; }
-    /* Validate every input before writing anything. */
-    for (int i = 0; i < n_img; i++)
-        if (em_image_load(images[i], c, img, &err)) { em_cli_die("%s", err.msg); goto done; }
-    for (int i = 0; i < n_img; i++) em_out_protect(images[i]);
+    /* Every input is there and readable before any work; each is decoded
+     * once, when its turn comes (a bad one then fails the whole run). */
+    for (int i = 0; i < n_img; i++) {
+        int fd = em_open_input(images[i], "image", NULL, &err);
+        if (fd < 0) { em_cli_die("%s", err.msg); goto done; }
+        close(fd);
+        em_out_protect(images[i]);
+    }
     em_out_protect(a.model);
     if (a.out_dir && em_out_mkdir(a.out_dir, &err)) { em_cli_die("%s", err.msg); goto done; }
     if (a.out_dir) {
@@ -366,33 +378,32 @@ static int run_images(int argc, char **argv, const char **image_args) {
         if (em_image_load(images[i], c, img, &err) || em_session_run(s, img, mask, &err)) {
             em_cli_die("%s: %s", images[i], err.msg); free(stems); goto done;
         }
+        const uint8_t *classes = NULL;
         for (int t = 0; t < c->n_tasks; t++) {
             if (!(mask >> t & 1)) continue;
             const em_task_output *o = em_session_output(s, t);
             const char *tn = c->task_name[t];
-            char path[1200];
             size_t Lm = em_n_moe_layers(c);
             int bad = 0;
-            if (a.features) {
-                output_name(a.features, unique, stems[i], tn, path, sizeof path);
-                bad = bad || write_file(path, o->features, (size_t)c->n_tok * c->dim * 4, &err);
+            if (a.features)
+                bad = write_named(a.features, unique, stems[i], tn, o->features, (size_t)c->n_tok * c->dim * 4, &err);
+            if (a.logits && !bad)
+                bad = write_named(a.logits, unique, stems[i], tn, o->logits, (size_t)c->task_channels[t] * HW * 4, &err);
+            if (a.routing && !bad)
+                bad = write_named(a.routing, unique, stems[i], tn, o->routing, Lm * c->n_tok * c->top_k * 4, &err);
+            if (a.out_dir && !bad) {  /* the first class task's argmax is kept for the panel */
+                uint8_t *ids = scratch;
+                if (c->task_channels[t] > 1 && !classes) classes = ids = cls;
+                bad = write_pngs(c, t, o->logits, a.out_dir, stems[i], rgb, ids, scratch, &err);
             }
-            if (a.logits) {
-                output_name(a.logits, unique, stems[i], tn, path, sizeof path);
-                bad = bad || write_file(path, o->logits, (size_t)c->task_channels[t] * HW * 4, &err);
-            }
-            if (a.routing) {
-                output_name(a.routing, unique, stems[i], tn, path, sizeof path);
-                bad = bad || write_file(path, o->routing, Lm * c->n_tok * c->top_k * 4, &err);
-            }
-            if (a.out_dir) bad = bad || write_pngs(c, t, o->logits, a.out_dir, stems[i], rgb, scratch, &err);
             if (bad) { em_cli_die("%s", err.msg); free(stems); goto done; }
             if (a.json) print_json(c, images[i], t, a.engine, mp->source, o);
         }
         if (a.out_dir && write_panel(c, s, mask, img, a.out_dir, stems[i], a.engine, mp->source, frame, &layout,
-                                     in_rgb, cls, &err)) {
+                                     in_rgb, classes, &err)) {
             em_cli_die("%s", err.msg); free(stems); goto done;
         }
+        em_out_checkpoint();  /* this image's outputs are complete: kept if a signal ends the run */
         if (bar) em_cli_progress(i + 1, n_img, em_now_ms() - t0);
     }
     double el = em_now_ms() - t0;
@@ -423,14 +434,15 @@ static int cmd_convert(int argc, char **argv) {
     em_err err;
     em_model *m = em_cli_load_model(argv[0]);
     if (!m) return 1;
-    char stage[4200];
     em_out_protect(argv[0]);
-    int rc = em_out_stage(argv[1], stage, sizeof stage, &err);
-    if (!rc) rc = em_model_save_safetensors(m, stage, &err);
+    const char *stage = em_out_stage(argv[1], &err);
+    int rc = stage ? em_model_save_safetensors(m, stage, &err) : EM_EARG;
     if (!rc) rc = em_out_commit(&err);
     em_model_close(m);
     if (rc) return em_cli_die("%s", err.msg);
-    fprintf(stderr, "edgemoe: wrote %s\n", argv[1]);
+    fputs("edgemoe: wrote ", stderr);
+    em_cli_put_escaped(stderr, argv[1]);
+    fputc('\n', stderr);
     return 0;
 }
 
@@ -476,6 +488,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    em_out_signals();
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "sample-image")) return cmd_sample_image(argc - 2, argv + 2);

@@ -154,16 +154,14 @@ static void format_shape(char *buf, size_t cap, int ndim, const long long *shape
 int em_npy_read_f32(const char *path, int ndim, const int *want, float **out, int *shape, em_err *err) {
     *out = NULL;
     if (ndim < 0 || ndim > EM_NPY_MAX_DIM) return em_error(err, EM_EARG, "%s: bad rank %d requested", path, ndim);
-    FILE *f = fopen(path, "rb");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int fd = em_open_input(path, ".npy array", &st, err);
+    if (fd < 0) return EM_EIO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); return em_error(err, EM_ENOMEM, "%s: cannot open: %s", path, strerror(errno)); }
     int rc = EM_OK;
     char *hdr = NULL;
     float *data = NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = em_error(err, EM_EIO, "%s: not a regular file", path);
-        goto done;
-    }
     const long long fsize = (long long)st.st_size;
 
     uint8_t pre[12];

@@ -1,6 +1,7 @@
 /* A session: one engine, its buffers and the per-task outputs, planned once
  * and reused for every image. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/engine.h"
@@ -15,6 +16,7 @@ struct em_session {
     em_task_output out[EM_MAX_TASKS];
     float *head_scratch;
     void *block;  /* one allocation for every output buffer */
+    int check_finite;  /* outputs checked after every run (off in the diagnostic re-run) */
 };
 
 const char *em_engine_name(em_engine_kind k) {
@@ -55,7 +57,7 @@ em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *
     }
     em_session *s = calloc(1, sizeof *s);
     if (!s) { em_error(err, EM_ENOMEM, "out of memory"); return NULL; }
-    s->m = m; s->opts = *o; s->ops = ops;
+    s->m = m; s->opts = *o; s->ops = ops; s->check_finite = 1;
     size_t N = c->n_tok, D = c->dim, Lm = em_n_moe_layers(c), K = c->top_k, E = c->n_experts;
     size_t HW = (size_t)c->img_h * c->img_w, per_task = N * D + Lm * N * K * 2 + Lm * E;
     size_t total = 0;
@@ -88,6 +90,42 @@ void em_session_free(em_session *s) {
     free(s);
 }
 
+static int all_finite(const float *p, size_t n) {
+    float acc = 0;
+    for (size_t i = 0; i < n; i++) acc += p[i] * 0.0f;  /* NaN iff some p[i] is NaN or infinite */
+    return acc == 0;
+}
+
+typedef struct { int task; char stage[64]; } first_bad;
+
+static void find_first_bad(void *user, int task, const char *stage, const float *data, int ndim, const int *shape) {
+    first_bad *fb = user;
+    if (task != fb->task || fb->stage[0]) return;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    if (!all_finite(data, n)) snprintf(fb->stage, sizeof fb->stage, "%s", stage);
+}
+
+/* An output of task t is not finite (weights of extreme size): names the
+ * first stage where it happens, found by running the float reference with
+ * its trace (this costs a reference run, on the error path only). */
+static int nonfinite_error(const em_session *s, const float *image, int t, const char *what, em_err *err) {
+    first_bad fb = {t, ""};
+    em_session_opts o = {.engine = EM_ENGINE_REF, .threads = 1, .trace = find_first_bad, .trace_user = &fb};
+    em_session *r = em_session_new(s->m, &o, NULL);
+    if (r) {
+        r->check_finite = 0;
+        em_session_run(r, image, 1u << t, NULL);
+        em_session_free(r);
+    }
+    const char *task = s->m->cfg.task_name[t];
+    if (fb.stage[0])
+        return em_error(err, EM_EVALUE, "task %s: the %s are not finite (the float reference first overflows at "
+                        "stage '%s'): the model's weights are too large for float32", task, what, fb.stage);
+    return em_error(err, EM_EVALUE, "task %s: the %s are not finite (the %s engine overflowed; the float "
+                    "reference did not)", task, what, em_engine_name(s->opts.engine));
+}
+
 int em_session_run(em_session *s, const float *image, unsigned mask, em_err *err) {
     const em_config *c = &s->m->cfg;
     if (mask == 0 || mask >> c->n_tasks)
@@ -116,6 +154,10 @@ int em_session_run(em_session *s, const float *image, unsigned mask, em_err *err
          * per-task totals add up to the wall time of the run */
         if (charged++) out->backbone_ms -= out->shared_ms;
         out->total_ms = out->backbone_ms + out->head_ms;
+        if (!s->check_finite) continue;
+        if (!all_finite(out->features, (size_t)c->n_tok * c->dim)) return nonfinite_error(s, image, t, "features", err);
+        if (!s->opts.skip_head && !all_finite(out->logits, (size_t)c->task_channels[t] * c->img_h * c->img_w))
+            return nonfinite_error(s, image, t, "head's outputs", err);
     }
     return EM_OK;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <png.h>
@@ -20,8 +21,13 @@
 #include "util.h"
 #include "image/image.h"
 
-#define EM_IMG_MAX_SIDE 16384                 /* largest width/height accepted */
-#define EM_IMG_MAX_FILE (512L * 1024 * 1024)  /* largest encoded file read */
+/* Limits on what is decoded (docs/images.md): a file that claims more is
+ * refused with a message naming the limit, before the memory is taken. */
+#define EM_IMG_MAX_SIDE 16384                  /* largest width/height */
+#define EM_IMG_MAX_PIXELS (128LL << 20)        /* largest width x height: 128 Mpixel */
+#define EM_IMG_MAX_FILE (512L * 1024 * 1024)   /* largest encoded file read */
+#define EM_JPEG_MAX_SCANS 100                  /* progressive scans (encoders write about 10) */
+#define EM_JPEG_MAX_MEMORY (1024L * 1024 * 1024) /* libjpeg's working memory (coefficients) */
 
 static const uint8_t PNG_MAGIC[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const uint8_t JPEG_MAGIC[3] = {0xff, 0xd8, 0xff};
@@ -45,22 +51,11 @@ void em_rgb8_free(em_rgb8 *img) {
 static int open_regular(const char *path, FILE **out, long long *size, em_err *err) {
     *out = NULL;
     if (!path || !*path) return em_error(err, EM_EARG, "image: empty path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        return em_error(err, EM_EIO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return em_error(err, EM_EIO, "%s: is a directory, not an image file", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return em_error(err, EM_EIO, "%s: not a regular file", path);
-    }
+    int fd = em_open_input(path, "image", &st, err);
+    if (fd < 0) return EM_EIO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { close(fd); return em_error(err, EM_ENOMEM, "%s: cannot open: %s", path, strerror(errno)); }
     *out = f;
     *size = (long long)st.st_size;
     return EM_OK;
@@ -84,6 +79,9 @@ static int check_dims(const char *path, const char *kind, unsigned long w, unsig
     if (w > EM_IMG_MAX_SIDE || h > EM_IMG_MAX_SIDE)
         return em_error(err, EM_ESHAPE, "%s: %s is %lux%lu, larger than the %d pixel limit per side",
                         path, kind, w, h, EM_IMG_MAX_SIDE);
+    if ((long long)w * (long long)h > EM_IMG_MAX_PIXELS)
+        return em_error(err, EM_ESHAPE, "%s: %s is %lux%lu = %.1f Mpixel, more than the %lld Mpixel limit",
+                        path, kind, w, h, (double)w * h / (1 << 20), EM_IMG_MAX_PIXELS >> 20);
     return EM_OK;
 }
 
@@ -145,11 +143,13 @@ static int decode_png(const char *path, const uint8_t *buf, size_t n, em_rgb8 *i
     rc = check_dims(path, "PNG image", w, h, err);
     if (rc != EM_OK) goto done;
 
-    if (ctype == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    /* Every colour type and bit depth to 8-bit RGB through libpng's own
+     * transforms: palette and low-bit grey expanded, transparency (an alpha
+     * channel or a tRNS chunk) dropped, 16 bits scaled, grey replicated. */
+    png_set_expand(png);
     if (depth == 16) png_set_scale_16(png); /* rounds v * 255 / 65535 */
-    if (ctype & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
-    if (ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_strip_alpha(png);
+    if (!(ctype & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
@@ -185,14 +185,32 @@ done:
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
-    int truncated;
+    int truncated, over_limit;
     char msg[JMSG_LENGTH_MAX];
 } jpeg_err_ctx;
 
 static void jpeg_on_error_exit(j_common_ptr c) {
     jpeg_err_ctx *e = (jpeg_err_ctx *)c->err;
-    c->err->format_message(c, e->msg);
+    if (c->err->msg_code == JERR_NO_BACKING_STORE) {  /* the memory limit: libjpeg would need a temp file */
+        e->over_limit = 1;
+        snprintf(e->msg, sizeof e->msg, "decoding needs more than the %ld MB decoder memory limit",
+                 EM_JPEG_MAX_MEMORY >> 20);
+    } else {
+        c->err->format_message(c, e->msg);
+    }
     longjmp(e->jb, 1);
+}
+
+/* Called as scans are read: a progressive file with very many scans costs
+ * time in proportion, whatever its size on disk. */
+static void jpeg_on_progress(j_common_ptr c) {
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    jpeg_err_ctx *e = (jpeg_err_ctx *)c->err;
+    if (d->input_scan_number > EM_JPEG_MAX_SCANS) {
+        e->over_limit = 1;
+        snprintf(e->msg, sizeof e->msg, "more than %d progressive scans (the limit)", EM_JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
 }
 
 /* Warnings (level < 0): running off the end of the data means truncation,
@@ -219,10 +237,16 @@ static void jpeg_on_message(j_common_ptr c, int level) {
 
 static void jpeg_on_output(j_common_ptr c) { (void)c; }
 
-static int decode_jpeg(const char *path, const uint8_t *buf, size_t n, em_rgb8 *img, em_err *err) {
+/* want_w x want_h > 0: the size the image will be resized to; a JPEG much
+ * larger is decoded at a reduced scale (M/8, libjpeg's scaled IDCT) that
+ * still leaves at least twice the wanted size for the resize. */
+static int decode_jpeg(const char *path, const uint8_t *buf, size_t n, int want_w, int want_h, em_rgb8 *img,
+                       em_err *err) {
     struct jpeg_decompress_struct cinfo;
+    struct jpeg_progress_mgr progress;
     jpeg_err_ctx je;
     memset(&cinfo, 0, sizeof cinfo);
+    memset(&progress, 0, sizeof progress);
     memset(&je, 0, sizeof je);
     cinfo.err = jpeg_std_error(&je.pub);
     je.pub.error_exit = jpeg_on_error_exit;
@@ -235,6 +259,8 @@ static int decode_jpeg(const char *path, const uint8_t *buf, size_t n, em_rgb8 *
     if (setjmp(je.jb)) {
         if (je.truncated)
             rc = em_error(err, EM_EIO, "%s: truncated JPEG data", path);
+        else if (je.over_limit)
+            rc = em_error(err, EM_ESHAPE, "%s: JPEG refused: %s", path, je.msg);
         else {
             const char *m = je.msg, *pre = "Corrupt JPEG data: ";
             if (strncmp(m, pre, strlen(pre)) == 0) m += strlen(pre);
@@ -243,10 +269,21 @@ static int decode_jpeg(const char *path, const uint8_t *buf, size_t n, em_rgb8 *
         goto done;
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = EM_JPEG_MAX_MEMORY;
+    progress.progress_monitor = jpeg_on_progress;
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, (const unsigned char *)buf, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
     rc = check_dims(path, "JPEG image", cinfo.image_width, cinfo.image_height, err);
     if (rc != EM_OK) goto done;
+    if (want_w > 0 && want_h > 0) {
+        int m = 8;
+        while (m > 1 && (long)cinfo.image_width * (m - 1) >= 16L * want_w &&
+               (long)cinfo.image_height * (m - 1) >= 16L * want_h)
+            m--;
+        cinfo.scale_num = (unsigned)m;
+        cinfo.scale_denom = 8;
+    }
 
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -296,23 +333,25 @@ done:
 
 /* ------------------------------------------------------------- public ---- */
 
-static int decode_buffer(const char *path, const uint8_t *buf, size_t n, em_rgb8 *img, em_err *err) {
+static int decode_buffer(const char *path, const uint8_t *buf, size_t n, int want_w, int want_h, em_rgb8 *img,
+                         em_err *err) {
     switch (sniff(buf, n)) {
     case FMT_PNG: return decode_png(path, buf, n, img, err);
-    case FMT_JPEG: return decode_jpeg(path, buf, n, img, err);
+    case FMT_JPEG: return decode_jpeg(path, buf, n, want_w, want_h, img, err);
     default: return em_error(err, EM_EFORMAT, "%s: not a PNG or JPEG file", path);
     }
 }
 
 /* Reads the rest of an already opened file (size bytes) and decodes it. */
-static int decode_open_file(const char *path, FILE *f, long long size, em_rgb8 *img, em_err *err) {
+static int decode_open_file(const char *path, FILE *f, long long size, int want_w, int want_h, em_rgb8 *img,
+                            em_err *err) {
     if (size > EM_IMG_MAX_FILE)
         return em_error(err, EM_ESHAPE, "%s: file of %lld bytes is too large for an image", path, size);
     if (size == 0) return em_error(err, EM_EFORMAT, "%s: empty file, not a PNG or JPEG file", path);
     uint8_t *buf = malloc((size_t)size);
     if (!buf) return em_error(err, EM_ENOMEM, "%s: out of memory reading %lld bytes", path, size);
     int rc = read_exact(f, path, buf, (size_t)size, err);
-    if (rc == EM_OK) rc = decode_buffer(path, buf, (size_t)size, img, err);
+    if (rc == EM_OK) rc = decode_buffer(path, buf, (size_t)size, want_w, want_h, img, err);
     free(buf);
     return rc;
 }
@@ -325,7 +364,7 @@ int em_image_decode(const char *path, em_rgb8 *img, em_err *err) {
     long long size;
     int rc = open_regular(path, &f, &size, err);
     if (rc != EM_OK) return rc;
-    rc = decode_open_file(path, f, size, img, err);
+    rc = decode_open_file(path, f, size, 0, 0, img, err);
     fclose(f);
     return rc;
 }
@@ -391,7 +430,7 @@ int em_image_load(const char *path, const em_config *c, float *out, em_err *err)
     }
     em_rgb8 img = {0, 0, NULL};
     if (fseek(f, 0, SEEK_SET) != 0) rc = em_error(err, EM_EIO, "%s: cannot seek: %s", path, strerror(errno));
-    else rc = decode_open_file(path, f, size, &img, err);
+    else rc = decode_open_file(path, f, size, c->img_w, c->img_h, &img, err);
     fclose(f);
     if (rc != EM_OK) return rc;
 

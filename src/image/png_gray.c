@@ -42,13 +42,8 @@ int em_png_read_gray(const char *path, int want_depth, int *w_out, int *h_out, u
     *out = NULL;
     if (want_depth != 8 && want_depth != 16)
         return em_error(err, EM_EARG, "%s: gray PNG: bit depth %d requested (8 or 16)", path, want_depth);
-    FILE *f = fopen(path, "rb");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return em_error(err, EM_EIO, "%s: not a regular file", path);
-    }
+    FILE *f = em_fopen_input(path, "PNG", err);
+    if (!f) return EM_EIO;
     uint8_t sig[8];
     if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8) != 0) {
         fclose(f);

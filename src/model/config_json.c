@@ -208,6 +208,8 @@ int em_config_from_cjson(const struct cJSON *obj, em_config *c, em_err *err) {
 
 int em_config_from_json(const char *json, em_config *c, em_err *err) {
     if (!json || !c) return em_error(err, EM_EARG, "em_config_from_json: NULL argument");
+    long nul = em_json_nul_escape(json, strlen(json));
+    if (nul >= 0) return em_error(err, EM_EFORMAT, "config has an escaped NUL character (\\u0000) at byte %ld", nul);
     cJSON *root = cJSON_Parse(json);
     if (!root) return em_error(err, EM_EFORMAT, "config is not valid JSON");
     int rc = em_config_from_cjson(root, c, err);

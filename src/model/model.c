@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include "util.h"
@@ -25,8 +26,17 @@ void em_config_default(em_config *c) {
 
 int em_config_check(const em_config *c, em_err *err) {
 #define REQ(cond, ...) do { if (!(cond)) return em_error(err, EM_EFORMAT, "inconsistent config: " __VA_ARGS__); } while (0)
-    REQ(c->img_c > 0 && c->img_h > 0 && c->img_w > 0 && c->img_h <= 4096 && c->img_w <= 4096,
-        "image %d x %d x %d", c->img_c, c->img_h, c->img_w);
+    /* Upper bounds on every dimension (docs/model.md, "Limits"), so that no
+     * size computed from them can overflow and none is absurd. */
+    REQ(c->img_c > 0 && c->img_c <= EM_LIMIT_CHANNELS && c->img_h > 0 && c->img_w > 0 &&
+            c->img_h <= EM_LIMIT_IMAGE_SIDE && c->img_w <= EM_LIMIT_IMAGE_SIDE,
+        "image %d x %d x %d (channels 1..%d, sides 1..%d)", c->img_c, c->img_h, c->img_w, EM_LIMIT_CHANNELS,
+        EM_LIMIT_IMAGE_SIDE);
+    REQ(c->dim <= EM_LIMIT_DIM && c->n_heads <= EM_LIMIT_DIM, "dim %d, n_heads %d (at most %d)", c->dim, c->n_heads,
+        EM_LIMIT_DIM);
+    REQ(c->mlp_hidden <= EM_LIMIT_HIDDEN && c->expert_hidden <= EM_LIMIT_HIDDEN && c->head_ch <= EM_LIMIT_HIDDEN,
+        "mlp_hidden %d, expert_hidden %d, head_ch %d (at most %d)", c->mlp_hidden, c->expert_hidden, c->head_ch,
+        EM_LIMIT_HIDDEN);
     REQ(c->patch > 0 && c->img_h % c->patch == 0 && c->img_w % c->patch == 0,
         "image %d x %d not divisible by patch %d", c->img_h, c->img_w, c->patch);
     REQ(c->grid_h == c->img_h / c->patch && c->grid_w == c->img_w / c->patch,
@@ -69,12 +79,13 @@ int em_task_index(const em_config *c, const char *name) {
 
 /* ---- arena and tensor table ---- */
 
-typedef struct { float *base; size_t used, cap; } bump;
+typedef struct { float *base; size_t used, cap, params; } bump;
 
 static float *bump_take(bump *b, size_t n) {
     size_t aligned = (n + 15) & ~(size_t)15;  /* 64-byte aligned slices */
     float *p = b->base ? b->base + b->used : NULL;
     b->used += aligned;
+    b->params += n;
     return p;
 }
 
@@ -108,6 +119,13 @@ static void carve(const em_config *c, em_weights *w, bump *b) {
         h->cls_w = bump_take(b, (size_t)c->task_channels[t] * hc);
         h->cls_b = bump_take(b, (size_t)c->task_channels[t]);
     }
+}
+
+uint64_t em_config_n_params(const em_config *c) {
+    em_weights w;
+    bump b = {0};
+    carve(c, &w, &b);
+    return b.params;
 }
 
 static void add_tensor(em_model *m, float *data, int ndim, int d0, int d1, int d2, int d3,
@@ -199,28 +217,37 @@ static float *arena_alloc(size_t floats, size_t *bytes_out) {
     return p;
 }
 
-int em_model_alloc(em_model *m, const em_config *cfg, em_err *err) {
+/* The tensor table of cfg; with arena, the weights are carved out of it. */
+static int model_build(em_model *m, const em_config *cfg, int with_arena, em_err *err) {
     memset(m, 0, sizeof *m);
     int rc = em_config_check(cfg, err);
     if (rc) return rc;
     m->cfg = *cfg;
     bump b = {0};
     carve(cfg, &m->w, &b);
-    size_t arena_bytes;
-    m->arena = arena_alloc(b.used, &arena_bytes);
+    if (b.params > EM_LIMIT_PARAMS)
+        return em_error(err, EM_ESHAPE, "the config has %zu weights, more than the limit of %llu (EM_LIMIT_PARAMS)",
+                        b.params, (unsigned long long)EM_LIMIT_PARAMS);
+    size_t arena_bytes = 0;
+    if (with_arena) m->arena = arena_alloc(b.used, &arena_bytes);
     int max_tensors = 3 + cfg->depth * (8 + 4 + cfg->n_tasks) + cfg->n_tasks * (2 + 4 * 6 + 2);
     m->tensors = calloc((size_t)max_tensors, sizeof *m->tensors);
-    if (!m->arena || !m->tensors) {
+    if ((with_arena && !m->arena) || !m->tensors) {
         free(m->arena); free(m->tensors); memset(m, 0, sizeof *m);
         return em_error(err, EM_ENOMEM, "out of memory allocating %zu MB of weights", b.used * 4 >> 20);
     }
-    memset(m->arena, 0, arena_bytes);
-    m->arena_floats = b.used;
-    b = (bump){m->arena, 0, m->arena_floats};
-    carve(cfg, &m->w, &b);
+    if (with_arena) {
+        memset(m->arena, 0, arena_bytes);
+        m->arena_floats = b.used;
+        b = (bump){m->arena, 0, m->arena_floats, 0};
+        carve(cfg, &m->w, &b);
+    }
     build_table(m);
     return EM_OK;
 }
+
+int em_model_alloc(em_model *m, const em_config *cfg, em_err *err) { return model_build(m, cfg, 1, err); }
+int em_model_plan(em_model *m, const em_config *cfg, em_err *err) { return model_build(m, cfg, 0, err); }
 
 void em_model_free(em_model *m) {
     if (!m) return;
@@ -264,12 +291,18 @@ int em_model_load_dir(em_model *m, const char *dir, em_err *err) {
     for (int i = 0; i < m->n_tensors; i++) {
         em_tensor *t = &m->tensors[i];
         snprintf(path, sizeof path, "%s/%s.float32.bin", dir, t->name);
-        FILE *f = fopen(path, "rb");
-        if (!f) {
+        struct stat st;
+        if (lstat(path, &st) != 0 && errno == ENOENT) {
             rc = em_error(err, EM_EIO, "%s: cannot open (%s): missing tensor %s", path, strerror(errno), t->name);
             goto fail;
         }
-        struct stat st;
+        int fd = em_open_input(path, "tensor", &st, err);
+        FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+        if (!f) {  /* err names the file, i.e. the tensor */
+            if (fd >= 0) { close(fd); em_error(err, EM_ENOMEM, "%s: out of memory", path); }
+            rc = EM_EIO;
+            goto fail;
+        }
         char shp[64];
         shape_str(t, shp, sizeof shp);
         if (fstat(fileno(f), &st) != 0 || (size_t)st.st_size != t->numel * 4) {

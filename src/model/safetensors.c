@@ -213,6 +213,9 @@ static int header_parse(const char *path, const uint8_t *base, uint64_t size, st
         return em_error(err, EM_EFORMAT, "%s: implausible header length %llu (2 .. %u bytes allowed)",
                         path, (unsigned long long)hlen, ST_MAX_HEADER);
     const char *js = (const char *)base + 8, *end = NULL;
+    long nul = em_json_nul_escape(js, (size_t)hlen);
+    if (nul >= 0)
+        return em_error(err, EM_EFORMAT, "%s: header has an escaped NUL character (\\u0000) at byte %ld", path, nul);
     h->root = cJSON_ParseWithLengthOpts(js, (size_t)hlen, &end, 0);
     if (!h->root) {
         const char *at = cJSON_GetErrorPtr();
@@ -419,18 +422,9 @@ static void copy_convert(float *dst, const uint8_t *src, size_t n, int dtype) {
 int em_model_load_safetensors(em_model *m, const char *path, em_err *err) {
     if (!m || !path) return em_error(err, EM_EARG, "em_model_load_safetensors: NULL argument");
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return em_error(err, EM_EIO, "%s: cannot open (%s)", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return em_error(err, EM_EIO, "%s: cannot stat (%s)", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return em_error(err, EM_EIO, "%s: not a regular file", path);
-    }
+    int fd = em_open_input(path, "model", &st, err);
+    if (fd < 0) return EM_EIO;
     uint64_t size = (uint64_t)st.st_size;
     if (size < 8) {
         close(fd);
@@ -469,9 +463,12 @@ int em_model_load_safetensors(em_model *m, const char *path, em_err *err) {
             goto out;
         }
     }
-    rc = em_model_alloc(m, &cfg, err);
-    if (rc) goto out;
-
+    {   /* names and shapes only: no memory for the weights before the file is known to hold them */
+        em_err sub;
+        sub.msg[0] = 0;
+        rc = em_model_plan(m, &cfg, &sub);
+        if (rc) { rc = em_error(err, rc, "%s: %s", path, sub.msg); goto out; }
+    }
     /* Every tensor of the model: present, with exactly its shape. */
     for (int i = 0; i < m->n_tensors; i++) {
         const em_tensor *t = &m->tensors[i];
@@ -504,6 +501,13 @@ int em_model_load_safetensors(em_model *m, const char *path, em_err *err) {
         rc = em_error(err, EM_EFORMAT, "%s: %d unknown tensor%s (not part of this config): %s%s", path, n_unknown,
                       n_unknown > 1 ? "s" : "", list, n_unknown > 4 ? ", ..." : "");
         goto out;
+    }
+    {   /* the file holds every weight of the config: now the arena */
+        em_err sub;
+        sub.msg[0] = 0;
+        em_model_free(m);
+        rc = em_model_alloc(m, &cfg, &sub);
+        if (rc) { rc = em_error(err, rc, "%s: %s", path, sub.msg); goto out; }
     }
     for (int i = 0; i < m->n_tensors; i++) {
         em_tensor *t = &m->tensors[i];

@@ -233,8 +233,8 @@ static int resolve_ports(em_sim_params *p, loader *ld, int board, em_err *err)
 
 static int load_file(em_sim_params *p, const char *path, int board, em_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return em_error(err, EM_EIO, "%s: cannot open %s", path, board ? "board profile" : "sim config");
+    FILE *f = em_fopen_input(path, board ? "board profile" : "sim config", err);
+    if (!f) return EM_EIO;
     char *buf = NULL;
     long n = -1;
     if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
@@ -247,6 +247,11 @@ static int load_file(em_sim_params *p, const char *path, int board, em_err *err)
     size_t got = fread(buf, 1, (size_t)n, f);
     fclose(f);
     buf[got] = 0;
+    long nul = em_json_nul_escape(buf, got);
+    if (nul >= 0) {
+        free(buf);
+        return em_error(err, EM_EFORMAT, "%s: escaped NUL character (\\u0000) at byte %ld", path, nul);
+    }
     cJSON *j = cJSON_Parse(buf);
     if (!j) {
         const char *at = cJSON_GetErrorPtr();
