@@ -40,7 +40,7 @@ static void test_fidelity(const float *img) {
     for (int task = 0; task < 2; task++) {
         em_compare_result r;
         em_err err = {{0}};
-        int rc = em_compare(&m, img, task, &r, &err);
+        int rc = em_compare(&m, img, task, NULL, &r, &err);
         CHECK(rc == EM_OK, "em_compare task %d (%s)", task, rc ? err.msg : "ok");
         if (rc) continue;
         printf("task %d (%s): stage, MSE, MAE, max abs, ref rms\n", task, m.cfg.task_name[task]);

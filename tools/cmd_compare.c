@@ -9,6 +9,7 @@
 #include <string.h>
 #include "edgemoe.h"
 #include "engine/compare.h"
+#include "eval_run.h"
 #include "cli.h"
 
 static void print_compare(FILE *f, const em_compare_result *r, int json) {
@@ -40,17 +41,20 @@ static void print_compare(FILE *f, const em_compare_result *r, int json) {
 
 /* edgemoe compare: fixed engine against the reference, block by block. */
 int em_cmd_compare(int argc, char **argv) {
-    const char *model = NULL, *image = NULL, *task = "semseg";
+    const char *model = NULL, *image = NULL, *task = "semseg", *formats = NULL;
     int json = 0;
     for (int i = 0; i < argc; i++) {
         const char *o = argv[i];
         if (i + 1 < argc && !strcmp(o, "--model")) model = argv[++i];
         else if (i + 1 < argc && !strcmp(o, "--image")) image = argv[++i];
         else if (i + 1 < argc && !strcmp(o, "--task")) task = argv[++i];
+        else if (i + 1 < argc && !strcmp(o, "--formats")) formats = argv[++i];
         else if (!strcmp(o, "--json")) json = 1;
         else return em_cli_die("compare: unknown option or missing value '%s'", o);
     }
     if (!image) return em_cli_die("compare: no --image given");
+    em_formats fmt;   /* the fixed engine's format set (docs/formats.md) */
+    if (formats && em_cli_formats(formats, EM_ENGINE_FIXED, &fmt)) return 1;
     em_model *m = em_cli_load_model(model);
     if (!m) return 1;
     unsigned mask = 0;
@@ -64,7 +68,7 @@ int em_cmd_compare(int argc, char **argv) {
     float *img = malloc((size_t)m->cfg.img_c * m->cfg.img_h * m->cfg.img_w * sizeof(float));
     em_compare_result *r = calloc(1, sizeof *r);
     if (!img || !r) em_cli_die("out of memory");
-    else if (em_image_load(image, &m->cfg, img, &err) || em_compare(m, img, t, r, &err)) em_cli_die("%s", err.msg);
+    else if (em_image_load(image, &m->cfg, img, &err) || em_compare(m, img, t, formats ? &fmt : NULL, r, &err)) em_cli_die("%s", err.msg);
     else { print_compare(stdout, r, json); rc = 0; }
     free(img); free(r);
     em_model_close(m);

@@ -19,27 +19,17 @@
 #include "util.h"
 #include "eval/metrics.h"
 #include "cli.h"
+#include "eval_run.h"
 
 static const char *CLASS_NAMES[EM_N_CLASSES] = {"flat", "construction", "object", "nature",
                                                  "sky", "human", "vehicle"};
 
 typedef struct {
-    const char *model, *data, *split, *engine, *compare, *task;
+    const char *model, *data, *split, *engine, *compare, *task, *formats;
     int limit, threads, json, per_image;
 } eval_args;
 
-/* Metrics of one engine over the set, and the per-image scratch. */
-typedef struct {
-    em_engine_kind kind;
-    em_session *s;
-    em_seg_metrics seg, seg_img;
-    em_depth_metrics depth, depth_img;
-    uint8_t *pred;   /* [HW] argmax of the semseg logits */
-    double run_ms;   /* time inside em_session_run */
-    int64_t *expert_tokens;  /* [n_tasks][n_moe][E] token slots routed to each expert */
-    int has_stats;           /* fixed and hw: the datapath's store/wrap counters */
-    em_engine_stats stats;   /* summed over the set (weight_quant_wraps: once) */
-} engine_run;
+typedef em_eval_run engine_run;
 
 /* Differences between the two engines of --compare, accumulated per pixel / entry. */
 typedef struct {
@@ -90,8 +80,7 @@ static void expert_summary(const engine_run *r, const em_config *c, int t, int l
     *max_share = sum ? (double)mx / (double)sum : 0;
 }
 
-/* Stored values and wraps summed over the datapath's ops. */
-static void datapath_totals(const em_engine_stats *st, uint64_t *wraps, uint64_t *stores) {
+void em_eval_datapath_totals(const em_engine_stats *st, uint64_t *wraps, uint64_t *stores) {
     *wraps = *stores = 0;
     for (int o = 0; o < st->n_ops; o++) { *wraps += st->wraps[o]; *stores += st->stores[o]; }
 }
@@ -121,7 +110,7 @@ static void usage_json(cJSON *parent, const engine_run *r, const em_config *c, u
     if (!r->has_stats) return;
     cJSON *dj = cJSON_AddObjectToObject(parent, "datapath");
     uint64_t w, s;
-    datapath_totals(&r->stats, &w, &s);
+    em_eval_datapath_totals(&r->stats, &w, &s);
     cJSON *oj = cJSON_AddObjectToObject(dj, "ops");
     for (int o = 0; o < r->stats.n_ops; o++) {
         cJSON *x = cJSON_AddObjectToObject(oj, r->stats.op_name[o]);
@@ -150,7 +139,7 @@ static void usage_text(const engine_run *r, const em_config *c, unsigned mask) {
     }
     if (!r->has_stats) return;
     uint64_t w, s;
-    datapath_totals(&r->stats, &w, &s);
+    em_eval_datapath_totals(&r->stats, &w, &s);
     printf("datapath (%s): %llu of %llu stored values wrapped", em_engine_name(r->kind), (unsigned long long)w,
            (unsigned long long)s);
     for (int o = 0; o < r->stats.n_ops; o++)
@@ -161,7 +150,7 @@ static void usage_text(const engine_run *r, const em_config *c, unsigned mask) {
 static void usage_eval(FILE *f) {
     fputs("usage: edgemoe eval [--model DIR|FILE.safetensors] --data DIR [--split val]\n"
           "                    [--engine fast|ref|fixed|...] [--compare ENGINE] [--task semseg|depth|all]\n"
-          "                    [--limit N] [--threads N] [--json [--per-image]]\n"
+          "                    [--formats PRESET|FILE.json] [--limit N] [--threads N] [--json [--per-image]]\n"
           "Metrics of the model over DIR/<split>/{image,label_7,depth}/<i>.npy|.png (docs/dataset.md).\n", f);
 }
 
@@ -248,6 +237,7 @@ int em_cmd_eval(int argc, char **argv) {
         else if (!strcmp(o, "--engine")) VAL(engine);
         else if (!strcmp(o, "--compare")) VAL(compare);
         else if (!strcmp(o, "--task")) VAL(task);
+        else if (!strcmp(o, "--formats")) VAL(formats);
         else if (!strcmp(o, "--limit")) { if (!has) return em_cli_die("--limit needs a value"); if (parse_int(o, argv[++i], 1, 1 << 30, &a.limit)) return 1; }
         else if (!strcmp(o, "--threads")) { if (!has) return em_cli_die("--threads needs a value"); if (parse_int(o, argv[++i], 0, 1024, &a.threads)) return 1; }
         else if (!strcmp(o, "--json")) a.json = 1;
@@ -263,78 +253,40 @@ int em_cmd_eval(int argc, char **argv) {
     if (a.compare && em_engine_parse(a.compare, &kind_b))
         return em_cli_die("--compare: unknown engine '%s' (%s)", a.compare, engine_list());
 
+    em_formats fmt;
+    if (a.formats && em_cli_formats(a.formats, kind_a == EM_ENGINE_FIXED || kind_a == EM_ENGINE_HW || !a.compare ? kind_a : kind_b, &fmt))
+        return 1;
+
     /* model; of the tasks asked for, semseg and depth are evaluated */
-    em_err err;
     em_model *model = em_cli_load_model(a.model); /* NULL: the shipped default model */
     if (!model) return 1;
     const em_model *mp = model;
     const em_config *c = &mp->cfg;
-    unsigned want = 0;
-    if (em_cli_task_mask(c, a.task, &want)) { em_model_close(model); return 1; }
-    const int i_seg = em_task_index(c, "semseg"), i_dep = em_task_index(c, "depth");
-    const int t_seg = i_seg >= 0 && (want >> i_seg & 1) ? i_seg : -1;
-    const int t_dep = i_dep >= 0 && (want >> i_dep & 1) ? i_dep : -1;
-    const int C = t_seg >= 0 ? c->task_channels[t_seg] : 0;
-    const size_t HW = (size_t)c->img_h * c->img_w;
     int ret = 1;
-    em_dataset ds = {0};
+    em_eval_data d = {0};
     engine_run *run = calloc(2, sizeof *run); /* 2 x 64 KB of confusion matrices */
     const int n_eng = a.compare ? 2 : 1;
-    float *img = NULL, *gt_depth = NULL;
-    int8_t *label = NULL;
     compare_acc *cmp = calloc(1, sizeof *cmp);
 
     if (!run || !cmp) { em_cli_die("out of memory"); goto done; }
-    if (!strcmp(a.task, "semseg") && t_seg < 0) { em_cli_die("the model has no task 'semseg'"); goto done; }
-    if (!strcmp(a.task, "depth") && t_dep < 0) { em_cli_die("the model has no task 'depth'"); goto done; }
-    if (t_seg < 0 && t_dep < 0) { em_cli_die("the model has neither a 'semseg' nor a 'depth' task"); goto done; }
-    if (t_seg >= 0 && (C < 2 || C > EM_SEG_MAX_CLASSES)) { em_cli_die("semseg task has %d classes (2..64 supported)", C); goto done; }
-    if (t_dep >= 0 && c->task_channels[t_dep] != 1) { em_cli_die("depth task has %d channels, expected 1", c->task_channels[t_dep]); goto done; }
-    const unsigned mask = (t_seg >= 0 ? 1u << t_seg : 0) | (t_dep >= 0 ? 1u << t_dep : 0);
+    if (em_eval_open(&d, mp, a.data, a.split, a.task, a.limit)) goto done;
+    const int n = d.n, t_seg = d.t_seg, t_dep = d.t_dep, C = d.C;
+    const unsigned mask = d.mask;
+    const size_t HW = d.HW;
+    em_dataset ds = d.ds;
 
-    /* data: every sample read and validated before anything runs */
-    if (em_dataset_open(&ds, a.data, a.split, c->img_h, c->img_w, &err)) { em_cli_die("%s", err.msg); goto done; }
-    const int n = a.limit && a.limit < ds.n ? a.limit : ds.n;
-    img = malloc((size_t)c->img_c * HW * sizeof *img);
-    gt_depth = malloc(HW * sizeof *gt_depth);
-    label = malloc(HW);
-    if (!img || !gt_depth || !label) { em_cli_die("out of memory"); goto done; }
-    if (c->img_c != 3) { em_cli_die("the model takes %d input channels; the dataset holds RGB", c->img_c); goto done; }
-    for (int k = 0; k < n; k++) {
-        if (em_dataset_image(&ds, k, img, &err) ||
-            (t_seg >= 0 && em_dataset_label(&ds, k, C, label, &err)) ||
-            (t_dep >= 0 && em_dataset_depth(&ds, k, gt_depth, &err))) {
-            em_cli_die("%s", err.msg);
-            goto done;
-        }
-    }
-
-    /* engines */
+    /* engines; --formats goes to the fixed-point ones */
     for (int e = 0; e < n_eng; e++) {
-        engine_run *r = &run[e];
-        r->kind = e == 0 ? kind_a : kind_b;
-        em_session_opts opts = {0};
-        opts.engine = r->kind;
-        opts.threads = a.threads;
-        r->s = em_session_new(mp, &opts, &err);
-        r->pred = malloc(HW);
-        r->expert_tokens = calloc((size_t)c->n_tasks * em_n_moe_layers(c) * c->n_experts, sizeof *r->expert_tokens);
-        if (!r->s) { em_cli_die("%s", err.msg); goto done; }
-        if (!r->pred || !r->expert_tokens) { em_cli_die("out of memory"); goto done; }
-        em_seg_init(&r->seg, C ? C : 1);
-        em_depth_init(&r->depth);
+        em_engine_kind k = e == 0 ? kind_a : kind_b;
+        const int fx = k == EM_ENGINE_FIXED || k == EM_ENGINE_HW;
+        if (em_eval_run_open(&run[e], &d, k, a.threads, a.formats && fx ? &fmt : NULL)) goto done;
     }
 
     const int bar = isatty(2) && n > 1;
     const int n_moe = em_n_moe_layers(c), K = c->top_k, N = c->n_tok;
     double t0 = em_now_ms();
     for (int k = 0; k < n; k++) {
-        if (em_dataset_image(&ds, k, img, &err) ||
-            (t_seg >= 0 && em_dataset_label(&ds, k, C, label, &err)) ||
-            (t_dep >= 0 && em_dataset_depth(&ds, k, gt_depth, &err))) {
-            em_cli_die("%s", err.msg); /* changed since the check */
-            goto done;
-        }
+        if (em_eval_load(&d, k)) goto done;
         cJSON *pj = a.per_image ? cJSON_CreateObject() : NULL;
         if (pj) {
             cJSON_AddNumberToObject(pj, "index", k);
@@ -342,31 +294,11 @@ int em_cmd_eval(int argc, char **argv) {
         }
         for (int e = 0; e < n_eng; e++) {
             engine_run *r = &run[e];
-            double ts = em_now_ms();
-            if (em_session_run(r->s, img, mask, &err)) {
-                char path[EM_DATASET_PATH + 64];
-                em_dataset_path(&ds, k, "image", ds.image_is_png[k] ? "png" : "npy", path, sizeof path);
-                em_cli_die("%s: %s", path, err.msg);
-                cJSON_Delete(pj);
-                goto done;
-            }
-            r->run_ms += em_now_ms() - ts;
-            accumulate_usage(r, c, mask);
+            if (em_eval_step(r, &d, k)) { cJSON_Delete(pj); goto done; }
             cJSON *ej = pj ? (e == 0 ? pj : cJSON_AddObjectToObject(pj, "compare")) : NULL;
             if (ej && e == 1) cJSON_AddStringToObject(ej, "engine", em_engine_name(r->kind));
-            if (t_seg >= 0) {
-                em_seg_argmax(em_session_output(r->s, t_seg)->logits, C, HW, r->pred);
-                em_seg_init(&r->seg_img, C);
-                em_seg_accumulate(&r->seg_img, label, r->pred, HW);
-                em_seg_merge(&r->seg, &r->seg_img);
-                if (ej) { em_seg_result sr; em_seg_finish(&r->seg_img, &sr); seg_json(ej, "semseg", &sr); }
-            }
-            if (t_dep >= 0) {
-                em_depth_init(&r->depth_img);
-                em_depth_accumulate(&r->depth_img, gt_depth, em_session_output(r->s, t_dep)->logits, HW);
-                em_depth_merge(&r->depth, &r->depth_img);
-                if (ej) { em_depth_result dr; em_depth_finish(&r->depth_img, &dr); depth_json(ej, "depth", &dr); }
-            }
+            if (ej && t_seg >= 0) { em_seg_result sr; em_seg_finish(&r->seg_img, &sr); seg_json(ej, "semseg", &sr); }
+            if (ej && t_dep >= 0) { em_depth_result dr; em_depth_finish(&r->depth_img, &dr); depth_json(ej, "depth", &dr); }
         }
         if (a.compare) {
             if (t_seg >= 0) {
@@ -511,17 +443,124 @@ int em_cmd_eval(int argc, char **argv) {
     fprintf(stderr, "edgemoe: %d images in %.1f s: %.2f images/s\n", n, wall_ms / 1000, n * 1000.0 / wall_ms);
     ret = 0;
 done:
-    for (int e = 0; run && e < 2; e++) {
-        em_session_free(run[e].s);
-        free(run[e].pred);
-        free(run[e].expert_tokens);
-    }
+    for (int e = 0; run && e < 2; e++) em_eval_run_close(&run[e]);
     free(run);
-    free(img);
-    free(gt_depth);
-    free(label);
     free(cmp);
-    em_dataset_close(&ds);
+    em_eval_close(&d);
     em_model_close(model);
     return ret;
+}
+
+/* ---- the machinery eval and explore share (eval_run.h) ---- */
+
+int em_eval_open(em_eval_data *d, const em_model *m, const char *dir, const char *split, const char *task, int limit) {
+    const em_config *c = &m->cfg;
+    em_err err;
+    memset(d, 0, sizeof *d);
+    d->m = m;
+    unsigned want = 0;
+    if (em_cli_task_mask(c, task, &want)) return 1;
+    const int i_seg = em_task_index(c, "semseg"), i_dep = em_task_index(c, "depth");
+    d->t_seg = i_seg >= 0 && (want >> i_seg & 1) ? i_seg : -1;
+    d->t_dep = i_dep >= 0 && (want >> i_dep & 1) ? i_dep : -1;
+    d->C = d->t_seg >= 0 ? c->task_channels[d->t_seg] : 0;
+    d->HW = (size_t)c->img_h * c->img_w;
+    if (task && !strcmp(task, "semseg") && d->t_seg < 0) return em_cli_die("the model has no task 'semseg'");
+    if (task && !strcmp(task, "depth") && d->t_dep < 0) return em_cli_die("the model has no task 'depth'");
+    if (d->t_seg < 0 && d->t_dep < 0) return em_cli_die("the model has neither a 'semseg' nor a 'depth' task");
+    if (d->t_seg >= 0 && (d->C < 2 || d->C > EM_SEG_MAX_CLASSES))
+        return em_cli_die("semseg task has %d classes (2..64 supported)", d->C);
+    if (d->t_dep >= 0 && c->task_channels[d->t_dep] != 1)
+        return em_cli_die("depth task has %d channels, expected 1", c->task_channels[d->t_dep]);
+    d->mask = (d->t_seg >= 0 ? 1u << d->t_seg : 0) | (d->t_dep >= 0 ? 1u << d->t_dep : 0);
+
+    /* data: every sample read and validated before anything runs */
+    if (em_dataset_open(&d->ds, dir, split, c->img_h, c->img_w, &err)) return em_cli_die("%s", err.msg);
+    d->n = limit && limit < d->ds.n ? limit : d->ds.n;
+    d->img = malloc((size_t)c->img_c * d->HW * sizeof *d->img);
+    d->gt_depth = malloc(d->HW * sizeof *d->gt_depth);
+    d->label = malloc(d->HW);
+    if (!d->img || !d->gt_depth || !d->label) return em_cli_die("out of memory");
+    if (c->img_c != 3) return em_cli_die("the model takes %d input channels; the dataset holds RGB", c->img_c);
+    for (int k = 0; k < d->n; k++)
+        if (em_eval_load(d, k)) return 1;
+    return 0;
+}
+
+int em_eval_load(em_eval_data *d, int k) {
+    em_err err;
+    if (em_dataset_image(&d->ds, k, d->img, &err) ||
+        (d->t_seg >= 0 && em_dataset_label(&d->ds, k, d->C, d->label, &err)) ||
+        (d->t_dep >= 0 && em_dataset_depth(&d->ds, k, d->gt_depth, &err)))
+        return em_cli_die("%s", err.msg);
+    return 0;
+}
+
+void em_eval_close(em_eval_data *d) {
+    free(d->img);
+    free(d->gt_depth);
+    free(d->label);
+    em_dataset_close(&d->ds);
+    memset(d, 0, sizeof *d);
+}
+
+int em_eval_run_open(em_eval_run *r, const em_eval_data *d, em_engine_kind kind, int threads, const em_formats *f) {
+    const em_config *c = &d->m->cfg;
+    em_err err;
+    r->kind = kind;
+    if (f) { r->fmt = *f; r->has_fmt = 1; }
+    em_session_opts opts = {0};
+    opts.engine = kind;
+    opts.threads = threads;
+    opts.formats = f;
+    r->s = em_session_new(d->m, &opts, &err);
+    r->pred = malloc(d->HW);
+    r->expert_tokens = calloc((size_t)c->n_tasks * em_n_moe_layers(c) * c->n_experts, sizeof *r->expert_tokens);
+    if (!r->s) return em_cli_die("%s", err.msg);
+    if (!r->pred || !r->expert_tokens) return em_cli_die("out of memory");
+    em_seg_init(&r->seg, d->C ? d->C : 1);
+    em_depth_init(&r->depth);
+    return 0;
+}
+
+int em_eval_step(em_eval_run *r, const em_eval_data *d, int k) {
+    const em_config *c = &d->m->cfg;
+    em_err err;
+    double ts = em_now_ms();
+    if (em_session_run(r->s, d->img, d->mask, &err)) {
+        char path[EM_DATASET_PATH + 64];
+        em_dataset_path(&d->ds, k, "image", d->ds.image_is_png[k] ? "png" : "npy", path, sizeof path);
+        return em_cli_die("%s: %s", path, err.msg);
+    }
+    r->run_ms += em_now_ms() - ts;
+    accumulate_usage(r, c, d->mask);
+    if (d->t_seg >= 0) {
+        em_seg_argmax(em_session_output(r->s, d->t_seg)->logits, d->C, d->HW, r->pred);
+        em_seg_init(&r->seg_img, d->C);
+        em_seg_accumulate(&r->seg_img, d->label, r->pred, d->HW);
+        em_seg_merge(&r->seg, &r->seg_img);
+    }
+    if (d->t_dep >= 0) {
+        em_depth_init(&r->depth_img);
+        em_depth_accumulate(&r->depth_img, d->gt_depth, em_session_output(r->s, d->t_dep)->logits, d->HW);
+        em_depth_merge(&r->depth, &r->depth_img);
+    }
+    return 0;
+}
+
+void em_eval_run_close(em_eval_run *r) {
+    em_session_free(r->s);
+    free(r->pred);
+    free(r->expert_tokens);
+    r->s = NULL;
+    r->pred = NULL;
+    r->expert_tokens = NULL;
+}
+
+int em_cli_formats(const char *arg, em_engine_kind engine, em_formats *f) {
+    em_err err;
+    if (engine != EM_ENGINE_FIXED && engine != EM_ENGINE_HW)
+        return em_cli_die("--formats applies to the fixed-point engines (fixed, hw), not %s", em_engine_name(engine));
+    if (em_formats_get(arg, f, &err)) return em_cli_die("%s", err.msg);
+    return 0;
 }

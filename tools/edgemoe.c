@@ -24,6 +24,7 @@
 #include "video/video.h"
 #include "cli.h"
 #include "outputs.h"
+#include "eval_run.h"
 
 int em_cli_die(const char *fmt, ...) {
     va_list ap;
@@ -62,7 +63,7 @@ static int png_gray16(const char *p, const void *px, int w, int h, em_err *e) { 
 
 /* ---- option parsing ---- */
 typedef struct {
-    const char *model, *task, *engine, *out_dir, *features, *logits, *routing;
+    const char *model, *task, *engine, *out_dir, *features, *logits, *routing, *formats;
     const char **images;
     int n_images, threads, json;
 } run_args;
@@ -269,10 +270,13 @@ static void usage(FILE *f) {
           "  edgemoe run [--model DIR|FILE.safetensors|synthetic] --image PATH [--image PATH ...]\n"
           "              [--task NAME|all] [--engine ref|fast|fixed|hw] [--out DIR]\n"
           "              [--features FILE] [--logits FILE] [--routing FILE] [--threads N] [--json]\n"
-          "  edgemoe compare [--model M] --image I [--task T] [--json]   fixed vs ref, per block\n"
+          "              [--formats PRESET|FILE.json]   (fixed, hw: the datapath's number formats)\n"
+          "  edgemoe compare [--model M] --image I [--task T] [--formats F] [--json]   fixed vs ref, per block\n"
           "  edgemoe sim [--model M] --image I [--task T] [options]     accelerator performance model\n"
           "  edgemoe eval [--model M] --data DIR [--split val] [--engine E] [--compare E] [--task T]\n"
-          "               [--limit N] [--threads N] [--json [--per-image]]   metrics over a dataset\n"
+          "               [--formats F] [--limit N] [--threads N] [--json [--per-image]]   metrics over a dataset\n"
+          "  edgemoe explore [--model M] --data DIR [--formats A B ... | --presets] [--task T] [--limit N]\n"
+          "                  [--json] [--svg FILE]   accuracy and modelled cost per number-format set\n"
           "  edgemoe scenes --out DIR [--count N] [--split train|val] [--seed S] [--size WxH] [--start K]\n"
           "                 generated street scenes in the dataset layout\n"
           "  edgemoe scenes --sequence N --out FILE.y4m|- [--seed S] [--size WxH] [--fps F] [--labels]\n"
@@ -297,6 +301,7 @@ static int run_images(int argc, char **argv, const char **image_args) {
         else if (!strcmp(o, "--image")) { if (!has) return em_cli_die("--image needs a value"); a.images[a.n_images++] = argv[++i]; }
         else if (!strcmp(o, "--task")) VAL(task);
         else if (!strcmp(o, "--engine")) VAL(engine);
+        else if (!strcmp(o, "--formats")) VAL(formats);
         else if (!strcmp(o, "--out")) VAL(out_dir);
         else if (!strcmp(o, "--features")) VAL(features);
         else if (!strcmp(o, "--logits")) VAL(logits);
@@ -314,6 +319,11 @@ static int run_images(int argc, char **argv, const char **image_args) {
     em_session_opts opts = {0};
     if (em_engine_parse(a.engine, &opts.engine)) return em_cli_die("unknown engine '%s' (ref, fast, fixed, hw)", a.engine);
     opts.threads = a.threads;
+    em_formats fmt;   /* the fixed-point engines' format set (docs/formats.md) */
+    if (a.formats) {
+        if (em_cli_formats(a.formats, opts.engine, &fmt)) return 1;
+        opts.formats = &fmt;
+    }
 
     em_model *mp = em_cli_load_model(a.model);
     if (!mp) return 1;
@@ -496,6 +506,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "scenes")) return em_cmd_scenes(argc - 2, argv + 2);
     if (!strcmp(cmd, "compare")) return em_cmd_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return em_cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "explore")) return em_cmd_explore(argc - 2, argv + 2);
     if (!strcmp(cmd, "video")) return em_cmd_video(argc - 2, argv + 2);
     return em_cli_die("unknown command '%s' (run, compare, sim, eval, scenes, video, convert, sample-image)", cmd);
 }

@@ -40,7 +40,7 @@ static void log_free(stage_log *lg)
 
 /* One session of kind k on m, backbone only, one thread, its stages logged
  * into lg; runs image for task. */
-static em_session *run_session(const em_model *m, em_engine_kind k, const float *image, int task,
+static em_session *run_session(const em_model *m, em_engine_kind k, const em_formats *f, const float *image, int task,
                                stage_log *lg, em_err *err)
 {
     em_session_opts opts;
@@ -50,6 +50,7 @@ static em_session *run_session(const em_model *m, em_engine_kind k, const float 
     opts.skip_head = 1;
     opts.trace = collect;
     opts.trace_user = lg;
+    opts.formats = f;
     em_session *s = em_session_new(m, &opts, err);
     if (!s) return NULL;
     int rc = em_session_run(s, image, 1u << task, err);
@@ -58,7 +59,8 @@ static em_session *run_session(const em_model *m, em_engine_kind k, const float 
     return s;
 }
 
-int em_compare(const em_model *m, const float *image, int task, em_compare_result *r, em_err *err)
+int em_compare(const em_model *m, const float *image, int task, const em_formats *f, em_compare_result *r,
+               em_err *err)
 {
     const em_config *c = &m->cfg;
     if (task < 0 || task >= c->n_tasks) return em_error(err, EM_EARG, "task %d out of range", task);
@@ -69,8 +71,8 @@ int em_compare(const em_model *m, const float *image, int task, em_compare_resul
     lr.n = lf.n = (size_t)c->n_tok * c->dim;
     lr.task = lf.task = task;
     int rc = EM_OK;
-    em_session *sref = NULL, *sfix = run_session(m, EM_ENGINE_FIXED, image, task, &lf, err);
-    if (sfix) sref = run_session(m, EM_ENGINE_REF, image, task, &lr, err);
+    em_session *sref = NULL, *sfix = run_session(m, EM_ENGINE_FIXED, f, image, task, &lf, err);
+    if (sfix) sref = run_session(m, EM_ENGINE_REF, NULL, image, task, &lr, err);
     if (!sfix || !sref) rc = EM_EARG;
     em_engine_stats st;
     if (!rc) rc = em_session_stats(sfix, task, &st, err);

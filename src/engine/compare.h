@@ -27,7 +27,9 @@ typedef struct {
     double ref_ms, fixed_ms;                    /* backbone times */
 } em_compare_result;
 
-/* Runs the reference and the fixed backbone on image ([c][h][w] in [0,1))
- * for task, and fills r.  Returns EM_OK or an error code (err says why). */
-int em_compare(const em_model *m, const float *image, int task, em_compare_result *r, em_err *err);
+/* Runs the reference and the fixed backbone (at formats f; NULL: the
+ * original) on image ([c][h][w] in [0,1)) for task, and fills r.  Returns
+ * EM_OK or an error code (err says why). */
+int em_compare(const em_model *m, const float *image, int task, const em_formats *f, em_compare_result *r,
+               em_err *err);
 #endif
