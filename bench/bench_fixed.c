@@ -2,9 +2,10 @@
  * model, `--engine hw`, one thread) and the fast twin (`--engine fixed`) at
  * 1 and 2 threads; backbone ms per image and task (best and median of RUNS
  * wall times, and the least process CPU time of a run).  Not a timed test.
- *   build/bench/bench_fixed [MODEL_DIR] [RUNS]
+ *   build/bench/bench_fixed [MODEL_DIR] [RUNS] [FORMATS]
  * Uses the model directory's image.float32.bin.  EM_FAST_ISA caps the
- * twin's kernel set. */
+ * twin's kernel set.  FORMATS (a preset name, docs/formats.md) runs the twin
+ * at that format set; src/hw stays at the formats it is compiled for. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,12 @@ static double cpu_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static int bench(const em_model *m, const float *img, em_engine_kind kind, int threads, int runs, double *best,
-                 double *med, double *cpu) {
+static int bench(const em_model *m, const float *img, em_engine_kind kind, const em_formats *f, int threads, int runs,
+                 double *best, double *med, double *cpu) {
     em_session_opts o;
     memset(&o, 0, sizeof o);
     o.engine = kind;
+    o.formats = f;
     o.threads = threads;
     o.skip_head = 1;
     em_err err = {{0}};
@@ -59,6 +61,8 @@ int main(int argc, char **argv) {
     if (runs < 1) runs = 1;
     static em_model m;
     em_err err = {{0}};
+    em_formats fmt;
+    if (em_formats_preset(argc > 3 ? argv[3] : "original", &fmt, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
     if (em_model_load(&m, dir, &err)) { fprintf(stderr, "bench_fixed: %s\n", err.msg); return 1; }
     char path[1024];
     snprintf(path, sizeof path, "%s/image.float32.bin", dir);
@@ -67,11 +71,11 @@ int main(int argc, char **argv) {
     double hb[EM_MAX_TASKS], hm[EM_MAX_TASKS], f1b[EM_MAX_TASKS], f1m[EM_MAX_TASKS], f2b[EM_MAX_TASKS], f2m[EM_MAX_TASKS];
     double hc[EM_MAX_TASKS], f1c[EM_MAX_TASKS], f2c[EM_MAX_TASKS];
     int hruns = runs < 3 ? runs : 3;   /* the golden model is slow */
-    if (bench(&m, img, EM_ENGINE_HW, 1, hruns, hb, hm, hc) || bench(&m, img, EM_ENGINE_FIXED, 1, runs, f1b, f1m, f1c) ||
-        bench(&m, img, EM_ENGINE_FIXED, 2, runs, f2b, f2m, f2c))
+    if (bench(&m, img, EM_ENGINE_HW, NULL, 1, hruns, hb, hm, hc) || bench(&m, img, EM_ENGINE_FIXED, &fmt, 1, runs, f1b, f1m, f1c) ||
+        bench(&m, img, EM_ENGINE_FIXED, &fmt, 2, runs, f2b, f2m, f2c))
         return 1;
     printf("backbone ms per image and task: wall best / median, [least CPU ms of all threads] (hw: %d runs, fixed: %d), "
-           "kernels %s\n", hruns, runs, getenv("EM_FAST_ISA") ? getenv("EM_FAST_ISA") : "best");
+           "kernels %s, twin formats %s\n", hruns, runs, getenv("EM_FAST_ISA") ? getenv("EM_FAST_ISA") : "best", fmt.name);
     printf("| task | hw (src/hw, 1 thread) | fixed, 1 thread | fixed, 2 threads | x (hw / fixed 2 thr, wall) |\n"
            "|---|---|---|---|---|\n");
     for (int t = 0; t < m.cfg.n_tasks; t++)

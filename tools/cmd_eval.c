@@ -3,7 +3,11 @@
  *
  *   edgemoe eval [--model M] --data DIR [--split val] [--engine fast|ref|fixed]
  *                [--compare ENGINE] [--task semseg|depth|all] [--limit N]
- *                [--threads N] [--json [--per-image]]
+ *                [--formats PRESET|FILE.json] [--threads N] [--json [--per-image]]
+ *
+ * --formats: the number formats of the fixed-point engine(s) of the run
+ * (docs/formats.md).  The dataset and engine loop (em_eval_*, eval_run.h)
+ * is shared with edgemoe explore (cmd_explore.c).
  *
  * Every sample is read and validated before the first image runs, so a bad
  * file fails fast with one line naming it.  eval writes no files. */

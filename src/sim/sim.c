@@ -472,6 +472,10 @@ static int op_experts(const em_sim_params *p, const em_config *c, const int32_t 
 
 /* ---- resources ---- */
 
+/* Weights per word of the linear unit's weight buffers: 32-bit words, two
+ * <16,*> weights at the original, 32 / wt_bits narrower ones. */
+static double weights_per_word(const em_sim_params *p) { return p->wt_bits >= 32 ? 1 : floor(32.0 / p->wt_bits); }
+
 /* DSP48E2 slices for a signed a x b-bit product.  A slice multiplies 27 x 18
  * bits, two's complement (UG579, "DSP48E2 slice": 27 x 18 multiplier, 48-bit
  * accumulator); a wider operand is split into a signed top part and
@@ -546,14 +550,16 @@ void em_sim_resources(const em_sim_params *p, const em_config *c, em_sim_res *r)
     mults mu;
     mults_of(p, &mu);
     const double FB = p->fm_bits;   /* buffer widths follow the formats */
+    const double wpw = weights_per_word(p);
     int i = 0;
     /* unified linear unit: TI x TO MACs of fm x weight, a GELU per output
      * lane, 8 multipliers for y * g_k; two weight buffers (ping-pong), each
      * read TI x TO weights a cycle: TI*TO/2 banks of 32-bit words (two
-     * weights) max_in/TI deep; optionally the N x max_in input buffer */
+     * weights; 32 / wt_bits of narrower ones) max_in/TI deep; optionally the
+     * N x max_in input buffer */
     r->part_name[i] = "linear";
     r->dsp_part[i] = TI * TO * mu.fw + TO * p->dsp_gelu + 8 * mu.ff;
-    r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, 2), cdiv(max_in, TI), 2.0 * p->wt_bits, 0);   /* always BRAM: 400 kbit */
+    r->bram_part[i] = 2 * bram_any(p, cdiv(TI * TO, wpw), cdiv(max_in, TI), wpw * p->wt_bits, 0);   /* always BRAM: 400 kbit */
     if (p->linear_input_buffered) {     /* deep: URAM where the part has it */
         if (p->uram_budget > 0) r->uram_part[i] += uram_banks(TI, N * cdiv(max_in, TI), FB);
         else r->bram_part[i] += bram_banks(p, TI, N * cdiv(max_in, TI), FB);
@@ -635,7 +641,7 @@ static void energy(const em_sim_params *p, const em_config *c, em_sim_result *r)
      * BRAMs per beat moved; buffered input and patch-embed weights: BRAM or
      * URAM as the resource model placed them */
     const double beats = (r->bytes_weights + r->bytes_act) / (p->axi_bits / 8.0);
-    double bram = T[HW_TRIP_LIN_STEP] * cdiv(TI * TO, 2) + T[HW_TRIP_WLOAD] * p->axi_bits / (2.0 * p->wt_bits) +
+    double bram = T[HW_TRIP_LIN_STEP] * cdiv(TI * TO, weights_per_word(p)) + T[HW_TRIP_WLOAD] * p->axi_bits / 32.0 +
                   T[HW_TRIP_ATTN_STEP] * (P + 2) + beats * 2 * cdiv(p->axi_bits, 36);
     double deep = T[HW_TRIP_EMBED] * 8 + (p->linear_input_buffered ? T[HW_TRIP_LIN_IN] + T[HW_TRIP_LIN_STEP] * TI : 0);
     if (p->uram_budget > 0) e->uram_accesses = deep;
