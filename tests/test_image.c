@@ -85,9 +85,13 @@ static long capture_end(void) {
 
 /* ---- independent writers (libpng / libjpeg used directly) ---- */
 
+/* Transparency for write_png_trns: alpha per palette entry, or the one
+ * transparent grey/RGB colour. */
+typedef struct { const png_byte *alpha; int n_alpha; const png_color_16 *color; } png_trns;
+
 /* rows: packed PNG rows exactly as PNG stores them (16-bit big-endian). */
-static int write_png_raw(const char *path, int w, int h, int ctype, int depth, const uint8_t *data,
-                         size_t rowbytes, const png_color *pal, int npal, int interlace) {
+static int write_png_trns(const char *path, int w, int h, int ctype, int depth, const uint8_t *data,
+                          size_t rowbytes, const png_color *pal, int npal, int interlace, const png_trns *trns) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -103,6 +107,7 @@ static int write_png_raw(const char *path, int w, int h, int ctype, int depth, c
     png_set_IHDR(png, info, w, h, depth, ctype, interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (pal) png_set_PLTE(png, info, pal, npal);
+    if (trns) png_set_tRNS(png, info, trns->alpha, trns->n_alpha, trns->color);
     png_write_info(png, info);
     for (int y = 0; y < h; y++) rows[y] = (png_bytep)data + (size_t)y * rowbytes;
     png_write_image(png, rows);
@@ -110,6 +115,11 @@ static int write_png_raw(const char *path, int w, int h, int ctype, int depth, c
     png_destroy_write_struct(&png, &info);
     free(rows);
     return fclose(f);
+}
+
+static int write_png_raw(const char *path, int w, int h, int ctype, int depth, const uint8_t *data,
+                         size_t rowbytes, const png_color *pal, int npal, int interlace) {
+    return write_png_trns(path, w, h, ctype, depth, data, rowbytes, pal, npal, interlace, NULL);
 }
 
 static int write_jpeg(const char *path, int w, int h, int comps, const uint8_t *data, int quality) {
@@ -291,6 +301,186 @@ static void test_png_color_types(void) {
     CHECK(rc == EM_OK && memcmp(im.rgb, buf, w * h * 3) == 0, "interlaced (Adam7) PNG decodes exactly (%s)",
           rc ? e.msg : "ok");
     em_rgb8_free(&im);
+}
+
+static void expect_fail(const char *file, int want_rc, const char *want_sub, const char *what);
+
+/* Transparency (tRNS) on every colour type that allows it is dropped, as
+ * an alpha channel is: the colours are kept. */
+static void test_png_transparency(void) {
+    em_err e = {{0}};
+    em_rgb8 im = {0};
+    const int w = 11, h = 7;
+    uint8_t buf[11 * 7 * 6];
+    png_color pal[4] = {{10, 20, 30}, {200, 100, 0}, {0, 255, 9}, {77, 77, 77}};
+    png_byte alpha[4] = {0, 128, 255, 3};
+    for (int i = 0; i < w * h; i++) buf[i] = (uint8_t)(i % 4);
+    png_trns t = {alpha, 4, NULL};
+    write_png_trns(tpath("pal_trns.png"), w, h, PNG_COLOR_TYPE_PALETTE, 8, buf, w, pal, 4, 0, &t);
+    int rc = em_image_decode(tpath("pal_trns.png"), &im, &e), bad = rc != EM_OK;
+    for (int i = 0; !bad && i < w * h; i++)
+        bad = im.rgb[3 * i] != pal[i % 4].red || im.rgb[3 * i + 1] != pal[i % 4].green || im.rgb[3 * i + 2] != pal[i % 4].blue;
+    CHECK(!bad, "palette PNG with tRNS decodes to the palette colours (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+
+    png_color_16 grey = {0, 0, 0, 0, 42};
+    for (int i = 0; i < w * h; i++) buf[i] = (uint8_t)(i * 3);
+    t = (png_trns){NULL, 0, &grey};
+    write_png_trns(tpath("grey_trns.png"), w, h, PNG_COLOR_TYPE_GRAY, 8, buf, w, NULL, 0, 0, &t);
+    rc = em_image_decode(tpath("grey_trns.png"), &im, &e);
+    bad = rc != EM_OK;
+    for (int i = 0; !bad && i < w * h; i++) bad = im.rgb[3 * i] != (uint8_t)(i * 3) || im.rgb[3 * i + 2] != (uint8_t)(i * 3);
+    CHECK(!bad, "grey PNG with a transparent colour decodes to its greys (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+
+    png_color_16 rgbt = {0, 1000, 2000, 3000, 0};
+    for (int i = 0; i < w * h * 6; i++) buf[i] = (uint8_t)rnd();
+    t = (png_trns){NULL, 0, &rgbt};
+    write_png_trns(tpath("rgb16_trns.png"), w, h, PNG_COLOR_TYPE_RGB, 16, buf, w * 6, NULL, 0, 1, &t);
+    rc = em_image_decode(tpath("rgb16_trns.png"), &im, &e);
+    bad = rc != EM_OK;
+    for (int i = 0; !bad && i < w * h * 3; i++) {  /* v * 255 / 65535, rounded */
+        unsigned v = (unsigned)buf[2 * i] << 8 | buf[2 * i + 1];
+        bad = im.rgb[i] != (uint8_t)((v * 255u + 32767u) / 65535u);
+    }
+    CHECK(!bad, "16-bit interlaced RGB PNG with tRNS decodes to its colours scaled to 8 bits (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+
+    for (int i = 0; i < w * h; i++) buf[i] = 0;
+    for (int i = 0; i < w * h; i++) buf[i / 4] |= (uint8_t)((i % 4) << (6 - 2 * (i % 4)));
+    size_t rb = (w * 2 + 7) / 8;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int v = (x + y) % 4;
+            uint8_t *p = buf + y * rb + x / 4;
+            if (x % 4 == 0) *p = 0;
+            *p |= (uint8_t)(v << (6 - 2 * (x % 4)));
+        }
+    png_color_16 g2 = {0, 0, 0, 0, 1};
+    t = (png_trns){NULL, 0, &g2};
+    write_png_trns(tpath("g2_trns.png"), w, h, PNG_COLOR_TYPE_GRAY, 2, buf, rb, NULL, 0, 0, &t);
+    rc = em_image_decode(tpath("g2_trns.png"), &im, &e);
+    bad = rc != EM_OK;
+    for (int y = 0; !bad && y < h; y++)
+        for (int x = 0; x < w; x++) bad |= im.rgb[3 * (y * w + x)] != ((x + y) % 4) * 85;
+    CHECK(!bad, "2-bit grey PNG with a transparent level decodes to 0/85/170/255 (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+}
+
+/* A progressive JPEG of w x h (comps 1, 3 or 4 = CMYK) in memory. */
+static unsigned char *jpeg_progressive(int w, int h, int comps, unsigned long *size) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    unsigned char *out = NULL;
+    jpeg_mem_dest(&c, &out, size);
+    c.image_width = w;
+    c.image_height = h;
+    c.input_components = comps;
+    c.in_color_space = comps == 4 ? JCS_CMYK : comps == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * comps);
+    while (c.next_scanline < c.image_height) {
+        for (int i = 0; i < w * comps; i++) row[i] = (uint8_t)(i * 5 + c.next_scanline * 3);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    free(row);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return out;
+}
+
+/* Limits that keep a small file from costing minutes or gigabytes: scans,
+ * decoder memory, pixels (docs/safety.md). */
+static void test_jpeg_limits(void) {
+    unsigned long n = 0;
+    unsigned char *j = jpeg_progressive(64, 48, 1, &n);
+    /* an AC first scan (Ss > 0, Ah = 0) decodes the same whatever came before:
+     * repeated 150 times, every repeat is read before the image is done */
+    size_t sos = 0, sos_end = 0;
+    for (size_t i = 0; i + 1 < n && !sos_end; i++) {
+        if (j[i] != 0xff || j[i + 1] != 0xda) continue;
+        int ns = j[i + 4], ss = j[i + 5 + 2 * ns], ah = j[i + 7 + 2 * ns] >> 4;
+        if (ss == 0 || ah != 0) continue;
+        sos = i;
+        for (size_t k = i + 2; k + 1 < n && !sos_end; k++)
+            if (j[k] == 0xff && j[k + 1] != 0 && (j[k + 1] < 0xd0 || j[k + 1] > 0xd7)) sos_end = k;
+    }
+    CHECK(sos_end > sos, "test JPEG has an AC first scan at byte %zu", sos);
+    write_bytes(tpath("prog.jpg"), j, n);
+    em_err e = {{0}};
+    em_rgb8 im = {0};
+    int rc = em_image_decode(tpath("prog.jpg"), &im, &e);
+    CHECK(rc == EM_OK && im.w == 64, "a progressive JPEG decodes (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+    size_t scan = sos_end - sos, reps = 150, big_n = n + reps * scan;
+    unsigned char *big = malloc(big_n);
+    memcpy(big, j, sos_end);
+    for (size_t k = 0; k < reps; k++) memcpy(big + sos_end + k * scan, j + sos, scan);
+    memcpy(big + sos_end + reps * scan, j + sos_end, n - sos_end);
+    write_bytes(tpath("scans.jpg"), big, big_n);
+    memcpy(big + sos_end + 20 * scan, j + sos_end, n - sos_end);  /* the same with 20 repeats */
+    write_bytes(tpath("scans20.jpg"), big, n + 20 * scan);
+    rc = em_image_decode(tpath("scans20.jpg"), &im, &e);
+    CHECK(rc == EM_OK, "the JPEG with 20 repeated scans (under the limit) decodes (%s)", rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+    expect_fail("scans.jpg", EM_ESHAPE, "progressive scans", "JPEG with 150 repeated scans refused at the scan limit");
+    free(big);
+    free(j);
+
+    /* a small progressive CMYK file whose header claims 11000 x 11000 (121 Mpixel,
+     * under the pixel limit): its coefficients would need 968 MB */
+    j = jpeg_progressive(16, 16, 4, &n);
+    for (size_t i = 0; i + 8 < n; i++)
+        if (j[i] == 0xff && j[i + 1] == 0xc2) {  /* SOF2: length(2) precision(1) height(2) width(2) */
+            j[i + 5] = 11000 >> 8; j[i + 6] = 11000 & 255;
+            j[i + 7] = 11000 >> 8; j[i + 8] = 11000 & 255;
+            break;
+        }
+    write_bytes(tpath("mem.jpg"), j, n);
+    expect_fail("mem.jpg", EM_ESHAPE, "decoder memory limit", "JPEG needing 968 MB of coefficients refused");
+    for (size_t i = 0; i + 8 < n; i++)
+        if (j[i] == 0xff && j[i + 1] == 0xc2) { j[i + 5] = 16384 >> 8; j[i + 6] = 0; j[i + 7] = 16384 >> 8; j[i + 8] = 0; break; }
+    write_bytes(tpath("mpix.jpg"), j, n);
+    expect_fail("mpix.jpg", EM_ESHAPE, "Mpixel limit", "JPEG of 16384 x 16384 (256 Mpixel) refused");
+    free(j);
+}
+
+/* A JPEG far larger than the model's input is decoded at a reduced scale:
+ * the model's input matches a full decode + resize closely. */
+static void test_jpeg_scaled(void) {
+    const int w = 2048, h = 1024;
+    uint8_t *rgb = malloc((size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = rgb + ((size_t)y * w + x) * 3;
+            p[0] = (uint8_t)(x / 8); p[1] = (uint8_t)(y / 4); p[2] = (uint8_t)((x / 64 + y / 64) % 2 ? 200 : 40);
+        }
+    write_jpeg(tpath("large.jpg"), w, h, 3, rgb, 90);
+    free(rgb);
+    em_config c = model_cfg();
+    size_t n = (size_t)3 * c.img_h * c.img_w;
+    float *scaled = malloc(n * sizeof(float)), *full = malloc(n * sizeof(float));
+    em_err e = {{0}};
+    em_rgb8 im = {0};
+    int rc = em_image_load(tpath("large.jpg"), &c, scaled, &e);
+    if (!rc) rc = em_image_decode(tpath("large.jpg"), &im, &e);
+    if (!rc) rc = em_image_from_rgb8(im.rgb, im.w, im.h, &c, full, &e);
+    double sum = 0, mx = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        double d = fabs((double)scaled[i] - full[i]);
+        sum += d;
+        if (d > mx) mx = d;
+    }
+    CHECK(rc == EM_OK && sum / n < 2.0 / 256 && mx < 24.0 / 256,
+          "2048x1024 JPEG decoded at 1/4 scale: mean |diff| %.2f, max %.1f levels of 256 vs full decode + resize (%s)",
+          sum / n * 256, mx * 256, rc ? e.msg : "ok");
+    em_rgb8_free(&im);
+    free(scaled); free(full);
 }
 
 static void test_jpeg(void) {
@@ -749,7 +939,10 @@ int main(void) {
     if (!mkdtemp(tdir)) { perror("mkdtemp"); return 2; }
     test_png_roundtrip();
     test_png_color_types();
+    test_png_transparency();
     test_jpeg();
+    test_jpeg_limits();
+    test_jpeg_scaled();
     test_truncated_and_corrupt();
     test_too_large();
     test_load_raw();

@@ -284,7 +284,7 @@ static void usage(FILE *f) {
           "  edgemoe video [--model M] [--in FILE.y4m|-] [--out FILE.y4m|-] [--task T] [--engine E]\n"
           "                [--layout row|grid] [--log FILE.jsonl] [--realtime]   live semseg + depth on video\n"
           "  edgemoe convert MODEL OUT.safetensors\n"
-          "  edgemoe sample-image [--scene K] OUT.png   a drawn street, or generated val scene K\n"
+          "  edgemoe sample-image [--scene K] OUT.png|-   a drawn street, or generated val scene K\n"
           "Without --model, the shipped model trained on generated street scenes is used\n"
           "(docs/model.md; $EDGEMOE_MODEL overrides it); --model synthetic is the untrained one.\n", f);
 }
@@ -464,7 +464,7 @@ static int cmd_sample_image(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--scene") && i + 1 < argc) {
             if (em_cli_int("--scene", argv[++i], 0, 1L << 30, &scene)) return 1;
-        } else if (!out && argv[i][0] != '-') {
+        } else if (!out && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {  /* "-": standard output */
             out = argv[i];
         } else {
             return em_cli_die("usage: edgemoe sample-image [--scene K] OUT.png");

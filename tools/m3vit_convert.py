@@ -113,6 +113,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
         raise ConvertError("tensor size %s and stride %s differ in rank" % (size, stride))
     data = storage.data
     n = int(np.prod(size, dtype=np.int64)) if size else 1
+    _check_view(size, stride, n, data.size)
     if n == 0:
         out = np.zeros(size, dtype=data.dtype)
     else:
@@ -128,6 +129,25 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if storage.stype.bf16:
         out = (out.astype(np.uint32) << 16).view(np.float32)
     return out
+
+
+def _check_view(size, stride, n, storage_elems):
+    """A tensor is a view of its storage; one that reads some element twice
+    (stride 0 or overlapping strides) would be copied to far more memory than
+    the file holds: a 620-byte file can claim a 40000 x 40000 tensor."""
+    if any(st == 0 and sz > 1 for sz, st in zip(size, stride)):
+        raise ConvertError("tensor of size %s has stride %s: a broadcast (stride 0) view, which a checkpoint of "
+                           "weights never holds" % (list(size), list(stride)))
+    dims = sorted((abs(st), sz) for sz, st in zip(size, stride) if sz > 1)
+    extent = 1
+    for st, sz in dims:
+        if st < extent:
+            raise ConvertError("tensor of size %s stride %s overlaps itself (reads elements twice)"
+                               % (list(size), list(stride)))
+        extent = st * sz
+    if n > storage_elems:
+        raise ConvertError("tensor of size %s (%d elements) is larger than its storage (%d elements)"
+                           % (list(size), n, storage_elems))
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None):
@@ -188,10 +208,7 @@ def read_pth_pure(path):
                                "False); the torch-free reader handles the zip format only: install torch "
                                "(python3-torch) or re-save the checkpoint" % path)
         raise ConvertError("%s: not a PyTorch checkpoint (no zip archive signature)" % path)
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ConvertError("%s: truncated or corrupt zip archive (%s)" % (path, e))
+    zf = _open_zip(path)
     with zf:
         pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
@@ -238,6 +255,9 @@ def _torch_available():
 def _to_numpy_tree(obj, torch):
     if isinstance(obj, torch.Tensor):
         t = obj.detach().cpu()
+        storage = t.untyped_storage().nbytes() // max(t.element_size(), 1) if hasattr(t, "untyped_storage") \
+            else t.storage().size()
+        _check_view(tuple(t.shape), tuple(t.stride()), t.numel(), storage - t.storage_offset())
         if t.dtype == torch.bfloat16:
             t = t.float()
         return t.numpy().copy()
@@ -249,6 +269,31 @@ def _to_numpy_tree(obj, torch):
     return obj
 
 
+# torch.save stores its records uncompressed; a record may inflate to at most
+# this much more than the whole file before the archive is refused as a bomb.
+ZIP_MAX_INFLATE = 64 << 20
+
+
+def _open_zip(path):
+    """The archive, once its records' declared sizes are known to fit the
+    file: a 6 MB file whose record inflates to 6 GiB is refused before any
+    record is read."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ConvertError("%s: truncated or corrupt zip archive (%s)" % (path, e))
+    size = os.path.getsize(path)
+    total = sum(i.file_size for i in zf.infolist())
+    if total > size + ZIP_MAX_INFLATE:
+        big = max(zf.infolist(), key=lambda i: i.file_size)
+        zf.close()
+        raise ConvertError("%s: its records would inflate to %d bytes from a file of %d bytes (record %s: %d bytes); "
+                           "more than %d MB beyond the file size is refused as a zip bomb (torch.save stores "
+                           "records uncompressed)" % (path, total, size, big.filename, big.file_size,
+                                                      ZIP_MAX_INFLATE >> 20))
+    return zf
+
+
 def _check_zip(path):
     """torch's zip reader does not check CRCs and reports truncation vaguely:
     check the archive first so that both readers refuse the same files with
@@ -257,7 +302,10 @@ def _check_zip(path):
         with open(path, "rb") as f:
             if f.read(4) != b"PK\x03\x04":
                 return
-        with zipfile.ZipFile(path) as zf:
+    except OSError as e:
+        raise ConvertError("%s: cannot read (%s)" % (path, e.strerror))
+    try:
+        with _open_zip(path) as zf:
             bad = zf.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
         raise ConvertError("%s: truncated or corrupt zip archive (%s)" % (path, e))

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "edgemoe.h"
 
-#define EM_DATASET_PATH 1024
+#define EM_DATASET_PATH 4096
 
 typedef struct {
     char dir[EM_DATASET_PATH];  /* ROOT/<split> */

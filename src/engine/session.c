@@ -111,7 +111,7 @@ static void find_first_bad(void *user, int task, const char *stage, const float 
  * its trace (this costs a reference run, on the error path only). */
 static int nonfinite_error(const em_session *s, const float *image, int t, const char *what, em_err *err) {
     first_bad fb = {t, ""};
-    em_session_opts o = {.engine = EM_ENGINE_REF, .threads = 1, .trace = find_first_bad, .trace_user = &fb};
+    em_session_opts o = {.engine = EM_ENGINE_REF, .threads = s->opts.threads, .trace = find_first_bad, .trace_user = &fb};
     em_session *r = em_session_new(s->m, &o, NULL);
     if (r) {
         r->check_finite = 0;

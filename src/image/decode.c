@@ -27,7 +27,7 @@
 #define EM_IMG_MAX_PIXELS (128LL << 20)        /* largest width x height: 128 Mpixel */
 #define EM_IMG_MAX_FILE (512L * 1024 * 1024)   /* largest encoded file read */
 #define EM_JPEG_MAX_SCANS 100                  /* progressive scans (encoders write about 10) */
-#define EM_JPEG_MAX_MEMORY (1024L * 1024 * 1024) /* libjpeg's working memory (coefficients) */
+#define EM_JPEG_MAX_MEMORY (512L * 1024 * 1024)  /* libjpeg's working memory (coefficients) */
 
 static const uint8_t PNG_MAGIC[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const uint8_t JPEG_MAGIC[3] = {0xff, 0xd8, 0xff};

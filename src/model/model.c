@@ -281,47 +281,51 @@ static void shape_str(const em_tensor *t, char *buf, size_t n) {
         k += snprintf(buf + k, n - k, "%s%d", i ? " x " : "", t->shape[i]);
 }
 
+/* One tensor of the Edge-MoE directory layout: raw float32, exact size, finite. */
+static int load_tensor_file(em_tensor *t, const char *path, em_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+        return em_error(err, EM_EIO, "%s: cannot open (%s): missing tensor %s", path, strerror(errno), t->name);
+    int fd = em_open_input(path, "tensor", &st, err);
+    if (fd < 0) return EM_EIO;
+    char shp[64];
+    shape_str(t, shp, sizeof shp);
+    if ((size_t)st.st_size != t->numel * 4) {
+        close(fd);
+        return em_error(err, EM_ESHAPE, "%s: %lld bytes, expected %zu (%s float32)", path, (long long)st.st_size,
+                        t->numel * 4, shp);
+    }
+    size_t want = t->numel * 4, got = 0;
+    while (got < want) {
+        ssize_t n = read(fd, (char *)t->data + got, want - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != want) return em_error(err, EM_EIO, "%s: short read (%zu of %zu floats)", path, got / 4, t->numel);
+    for (size_t j = 0; j < t->numel; j++)
+        if (!isfinite(t->data[j]))
+            return em_error(err, EM_EVALUE, "%s: non-finite value (%g) at index %zu", path, t->data[j], j);
+    return EM_OK;
+}
+
 int em_model_load_dir(em_model *m, const char *dir, em_err *err) {
     em_config cfg;
     em_config_default(&cfg);
     int rc = em_model_alloc(m, &cfg, err);
     if (rc) return rc;
-    snprintf(m->source, sizeof m->source, "%s", dir);
-    char path[1024];
+    if ((size_t)snprintf(m->source, sizeof m->source, "%s", dir) >= sizeof m->source) {
+        rc = em_error(err, EM_EARG, "%s: model path too long", dir);
+        goto fail;
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         em_tensor *t = &m->tensors[i];
-        snprintf(path, sizeof path, "%s/%s.float32.bin", dir, t->name);
-        struct stat st;
-        if (lstat(path, &st) != 0 && errno == ENOENT) {
-            rc = em_error(err, EM_EIO, "%s: cannot open (%s): missing tensor %s", path, strerror(errno), t->name);
-            goto fail;
-        }
-        int fd = em_open_input(path, "tensor", &st, err);
-        FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
-        if (!f) {  /* err names the file, i.e. the tensor */
-            if (fd >= 0) { close(fd); em_error(err, EM_ENOMEM, "%s: out of memory", path); }
-            rc = EM_EIO;
-            goto fail;
-        }
-        char shp[64];
-        shape_str(t, shp, sizeof shp);
-        if (fstat(fileno(f), &st) != 0 || (size_t)st.st_size != t->numel * 4) {
-            rc = em_error(err, EM_ESHAPE, "%s: %lld bytes, expected %zu (%s float32)", path,
-                          (long long)st.st_size, t->numel * 4, shp);
-            fclose(f);
-            goto fail;
-        }
-        size_t got = fread(t->data, 4, t->numel, f);
-        fclose(f);
-        if (got != t->numel) {
-            rc = em_error(err, EM_EIO, "%s: short read (%zu of %zu floats)", path, got, t->numel);
-            goto fail;
-        }
-        for (size_t j = 0; j < t->numel; j++)
-            if (!isfinite(t->data[j])) {
-                rc = em_error(err, EM_EVALUE, "%s: non-finite value (%g) at index %zu", path, t->data[j], j);
-                goto fail;
-            }
+        char *path = em_strfmt("%s/%s.float32.bin", dir, t->name);
+        if (!path) { rc = em_error(err, EM_ENOMEM, "out of memory"); goto fail; }
+        rc = load_tensor_file(t, path, err);
+        free(path);
+        if (rc) goto fail;
     }
     return EM_OK;
 fail:
