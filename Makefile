@@ -67,7 +67,7 @@ test: all
 	BUILD=$(BUILD) tests/run.sh
 
 sanitize-test:
-	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=undefined,float-cast-overflow" test
 
 demo: $(BUILD)/edgemoe
 	$(BUILD)/edgemoe sample-image --scene 7 $(BUILD)/sample.png

@@ -5,7 +5,7 @@
 #   make fuzz-seeds          rewrites the committed seeds
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_TARGETS := safetensors edgemoe_dir config npy image y4m
-FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SAN     := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
 FUZZ_SMOKE_S ?= 20
 FUZZ_S       ?= 1800
