@@ -139,4 +139,15 @@ done
 check "SIGTERM: $complete images kept whole (at least the first), none partly" test $complete -ge 1 -a $partial -eq 0
 check "SIGTERM: no staging files left" test -z "$(find "$T/many_out" -name '.*' -print -quit)"
 
+# ... and during scene generation: the scenes being written are finished, none is partial
+$EM scenes --out "$T/sc" --count 100000 --split val 2>/dev/null &
+pid=$!
+for _ in $(seq 300); do [ "$(ls "$T/sc/val/preview" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid; rc=$?
+counts=$(for k in image label_7 depth preview; do ls "$T/sc/val/$k" | wc -l; done | sort -u)
+check "scenes SIGTERM: exit 143, every kind of file for the same $counts scenes" \
+    test $rc -eq 143 -a "$(echo "$counts" | wc -l)" = 1 -a "$counts" -ge 3
+check "scenes SIGTERM: no staging files left" test -z "$(find "$T/sc" -name '.*' -print -quit)"
+
 check "no staging files left anywhere" no_stage_files

@@ -16,6 +16,7 @@
  * do not depend on T. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,9 @@ static int write_scene(job *J, uint64_t i, uint8_t *rgb, int8_t *label, float *d
     return em_png_write_rgb8(path, prev, 3 * W, H, err);
 }
 
+static atomic_int g_signal;  /* SIGINT / SIGTERM / SIGHUP received */
+static void on_signal(int sig) { atomic_store(&g_signal, sig); }
+
 static void progress(job *J, uint64_t done) {
     double ms = em_now_ms() - J->t0;
     fprintf(stderr, "\rscenes %llu/%llu  %.0f scenes/s", (unsigned long long)done, (unsigned long long)J->count,
@@ -126,7 +130,7 @@ static void *worker(void *arg) {
         if (!atomic_exchange(&J->failed, 1)) snprintf(J->errmsg, sizeof J->errmsg, "scenes: out of memory");
         pthread_mutex_unlock(&J->lock);
     }
-    while (!atomic_load(&J->failed)) {
+    while (!atomic_load(&J->failed) && !atomic_load(&g_signal)) {  /* a signal: finish this scene, take no more */
         uint64_t k = atomic_fetch_add(&J->next, 1);
         if (k >= J->count) break;
         em_err err;
@@ -219,6 +223,13 @@ int em_cmd_scenes(int argc, char **argv) {
     if ((uint64_t)nt > count) nt = (int)count;
     J->bar = isatty(2);
     J->t0 = em_now_ms();
+    /* a signal lets every worker finish the scene it is writing, so that no
+     * scene is left with some of its files (docs/safety.md) */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     pthread_t tid[1024];
     int started = 0;
     for (int t = 1; t < nt; t++) {
@@ -245,10 +256,17 @@ int em_cmd_scenes(int argc, char **argv) {
         free(J);
         return em_cli_die("%s", msg);  /* also removes the directories this run made */
     }
+    uint64_t done = atomic_load(&J->done);
     pthread_mutex_destroy(&J->lock);
     free(J->created);
     free(J);
     em_err err;
     if (em_out_commit(&err)) return em_cli_die("%s", err.msg);
+    int sig = atomic_load(&g_signal);
+    if (sig) {
+        fprintf(stderr, "\nedgemoe: scenes: interrupted after %llu whole scenes of %llu; none is partly written\n",
+                (unsigned long long)done, (unsigned long long)count);
+        return 128 + sig;
+    }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* The files a command writes, as one transaction (docs/cli.md, "Outputs").
+/* The files a command writes, as one transaction (docs/safety.md).
  *
  * Every output is written under a staging name and put in place only when
  * the whole command has succeeded (em_out_commit).  On failure (em_cli_die)
