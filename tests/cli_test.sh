@@ -36,6 +36,13 @@ check "features 129x192 float32" size_is "$T/f.bin" $((129 * 192 * 4))
 check "logits 7x128x256 float32" size_is "$T/l.bin" $((7 * 128 * 256 * 4))
 check "routing int32 6x129x2" size_is "$T/r.bin" $((6 * 129 * 2 * 4))
 check "semseg colour and class PNGs" test -s "$T/png/sample_semseg.png" -a -s "$T/png/sample_semseg_classes.png"
+# the class PNG as the labels of the same image: eval's argmax of the same
+# engine's logits must agree with it everywhere
+mkdir -p "$T/ds/val/image" "$T/ds/val/label_7"
+cp "$T/sample.png" "$T/ds/val/image/0.png"; cp "$T/png/sample_semseg_classes.png" "$T/ds/val/label_7/0.png"
+$EM eval --data "$T/ds" --task semseg --engine fast --json >"$T/ds.json" 2>/dev/null
+check "the class PNG holds the argmax of the logits: as labels, eval scores pixel accuracy 1 on 128x256 pixels" \
+    /usr/bin/python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if j['semseg']['pixel_acc'] == 1.0 and j['semseg']['pixels'] == 128 * 256 else 1)" "$T/ds.json"
 check "one JSON line" [ "$(wc -l <"$T/json")" -eq 1 ]
 /usr/bin/python3 - "$T/json" "$T/r.bin" <<'PY'
 import json, struct, sys

@@ -32,6 +32,7 @@
 #include "edgemoe.h"
 #include "data/npy.h"
 #include "util.h"
+#include "eval/metrics.h"
 #include "image/image.h"
 #include "scenes/sequence.h"
 #include "video/video.h"
@@ -190,14 +191,7 @@ static int infer(vpipe *P, vslot *S, em_err *err) {
         if (o->shared_ms > S->shared_ms) S->shared_ms = o->shared_ms;
         memcpy(S->tokens + (size_t)t * P->n_moe * c->n_experts, o->expert_tokens, (size_t)P->n_moe * c->n_experts * sizeof(int32_t));
         if (t == P->t_seg) {
-            const int C = c->task_channels[t];
-            const float *lg = o->logits;
-            for (size_t i = 0; i < HW; i++) {
-                int best = 0;
-                float bv = lg[i];
-                for (int k = 1; k < C; k++) if (lg[k * HW + i] > bv) { bv = lg[k * HW + i]; best = k; }
-                S->cls[i] = (uint8_t)best;
-            }
+            em_seg_argmax(o->logits, c->task_channels[t], HW, S->cls);
         } else if (t == P->t_dep) {
             memcpy(S->depth, o->logits, HW * sizeof(float));
         }

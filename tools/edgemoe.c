@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include "edgemoe.h"
 #include "util.h"
+#include "eval/metrics.h"
 #include "image/image.h"
 #include "video/video.h"
 #include "cli.h"
@@ -180,11 +181,7 @@ static int write_pngs(const em_config *c, int task, const float *logits, const c
     char suffix[EM_NAME_LEN + 16];
     int rc;
     if (C > 1) {
-        for (size_t i = 0; i < HW; i++) {
-            int best = 0;
-            for (int k = 1; k < C; k++) if (logits[k * HW + i] > logits[best * HW + i]) best = k;
-            cls[i] = (uint8_t)(best > 255 ? 255 : best);
-        }
+        em_seg_argmax(logits, C, HW, cls);
         em_colormap_classes(cls, (int)HW, rgb);
         if ((rc = write_out_png(png_rgb8, dir, stem, tn, rgb, W, H, err))) return rc;
         snprintf(suffix, sizeof suffix, "%s_classes", tn);

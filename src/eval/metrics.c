@@ -55,7 +55,7 @@ void em_seg_argmax(const float *logits, int n_classes, size_t n, uint8_t *pred) 
             float v = logits[(size_t)c * n + i];
             if (v > bv) { bv = v; best = c; }
         }
-        pred[i] = (uint8_t)best;
+        pred[i] = (uint8_t)(best > 255 ? 255 : best);
     }
 }
 

@@ -30,7 +30,8 @@ void em_seg_init(em_seg_metrics *m, int n_classes); /* n_classes <= EM_SEG_MAX_C
 void em_seg_accumulate(em_seg_metrics *m, const int8_t *label, const uint8_t *pred, size_t n);
 void em_seg_merge(em_seg_metrics *dst, const em_seg_metrics *src);
 void em_seg_finish(const em_seg_metrics *m, em_seg_result *r);
-/* pred[i] = argmax_c logits[c][i] (the first of equal maxima). */
+/* pred[i] = argmax_c logits[c][i] (the first of equal maxima), ids above
+ * 255 saturated to 255.  The one class argmax: eval, run --out, video. */
 void em_seg_argmax(const float *logits, int n_classes, size_t n, uint8_t *pred);
 
 /* Depth, over pixels whose ground truth is > 0. */
