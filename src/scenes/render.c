@@ -18,7 +18,7 @@
  * bytes on every machine. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
     !defined(EM_SCENES_NO_CLONES)
-#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define SIMD_CLONES
 #endif
