@@ -95,6 +95,9 @@ void em_config_default(em_config *c);
 #define EM_LIMIT_DIM 8192
 #define EM_LIMIT_HIDDEN 65536
 #define EM_LIMIT_PARAMS (1ull << 30)
+/* em_session_new refuses a model whose working memory (an upper estimate:
+ * outputs, head maps at image resolution, token buffers) exceeds this. */
+#define EM_LIMIT_SESSION_BYTES (2ull << 30)
 /* Number of weights of a model with this (checked) config. */
 uint64_t em_config_n_params(const em_config *c);
 /* Checks that the dimensions are consistent (n_tok = grid + 1, dim = heads x

@@ -177,8 +177,45 @@ static void test_synthetic_and_session(void) {
     em_model_free(&a); em_model_free(&b); em_model_free(&d);
 }
 
+/* Limits (docs/safety.md): dimensions, weights and a session's working
+ * memory are refused with the limit named, before memory is taken. */
+static void test_limits(void) {
+    em_config c = tiny_config();
+    em_err err;
+    c.dim = c.n_heads * 8193; c.head_dim = 8193;
+    CHECK(em_config_check(&c, &err) != 0 && strstr(err.msg, "at most 8192"), "width past EM_LIMIT_DIM refused: %s", err.msg);
+    c = tiny_config(); c.mlp_hidden = 1 << 20;
+    CHECK(em_config_check(&c, &err) != 0 && strstr(err.msg, "mlp_hidden"), "hidden width past the limit refused: %s", err.msg);
+    c = tiny_config(); c.depth = 32; c.dim = 8192; c.n_heads = 8; c.head_dim = 1024; c.mlp_hidden = 32768;
+    em_model m;
+    CHECK(em_model_plan(&m, &c, &err) != 0 && strstr(err.msg, "EM_LIMIT_PARAMS"),
+          "a config of %.1f G weights refused before any memory is taken: %s", em_config_n_params(&c) / 1e9, err.msg);
+    c = tiny_config();
+    CHECK(em_model_plan(&m, &c, &err) == 0 && m.arena == NULL && m.n_tensors > 0 && m.tensors[0].data == NULL,
+          "em_model_plan: %d tensors named and shaped, no arena", m.n_tensors);
+    uint64_t sum = 0;
+    for (int i = 0; i < m.n_tensors; i++) sum += m.tensors[i].numel;
+    CHECK(sum == em_config_n_params(&c), "em_config_n_params %llu = the plan's tensors %llu",
+          (unsigned long long)em_config_n_params(&c), (unsigned long long)sum);
+    em_model_free(&m);
+    /* a few MB of weights, but a 4096 x 4096 image: the head's two largest maps alone are 2.1 GB */
+    c = tiny_config();
+    c.img_h = c.img_w = 4096; c.grid_h = c.grid_w = 4096 / c.patch; c.n_tok = c.grid_h * c.grid_w + 1; c.head_ch = 64;
+    em_session *s = NULL;
+    if (em_model_alloc(&m, &c, &err) == 0) {
+        em_session_opts o = {.engine = EM_ENGINE_FAST};
+        s = em_session_new(&m, &o, &err);
+        CHECK(!s && strstr(err.msg, "EM_LIMIT_SESSION_BYTES"), "a session needing about 3 GB refused: %s", err.msg);
+        em_session_free(s);
+        em_model_free(&m);
+    } else {
+        CHECK(0, "4096 x 4096 model allocates (%s)", err.msg);
+    }
+}
+
 int main(void) {
     test_config();
+    test_limits();
     test_dir_loader();
     test_synthetic_and_session();
     TEST_MAIN_END();

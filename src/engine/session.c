@@ -46,8 +46,26 @@ static const em_engine_ops *engine_ops(em_engine_kind k) {
 }
 
 
+/* Working memory of a session, an upper estimate: the outputs of every task,
+ * the head's largest maps, and a few token x width buffers per engine. */
+static uint64_t session_bytes(const em_config *c) {
+    uint64_t N = (uint64_t)c->n_tok, HW = (uint64_t)c->img_h * c->img_w, wide = (uint64_t)c->dim;
+    if ((uint64_t)c->mlp_hidden > wide) wide = (uint64_t)c->mlp_hidden;
+    if ((uint64_t)c->expert_hidden * c->top_k > wide) wide = (uint64_t)c->expert_hidden * c->top_k;
+    uint64_t floats = (uint64_t)em_head_scratch_floats(c) + 16 * N * wide;
+    for (int t = 0; t < c->n_tasks; t++) floats += N * c->dim + (uint64_t)c->task_channels[t] * HW;
+    return 4 * floats;
+}
+
 em_session *em_session_new(const em_model *m, const em_session_opts *o, em_err *err) {
     const em_config *c = &m->cfg;
+    uint64_t need = session_bytes(c);
+    if (need > EM_LIMIT_SESSION_BYTES) {
+        em_error(err, EM_ESHAPE, "a session of this model needs about %.1f GB of working memory (image %d x %d, "
+                 "head width %d), more than the limit of %.0f GB (EM_LIMIT_SESSION_BYTES)", need / 1e9, c->img_w,
+                 c->img_h, c->head_ch, EM_LIMIT_SESSION_BYTES / 1e9);
+        return NULL;
+    }
     const em_engine_ops *ops = engine_ops(o->engine);
     if (!ops) { em_error(err, EM_EARG, "engine %s is not available in this build", em_engine_name(o->engine)); return NULL; }
     if (o->formats && o->engine != EM_ENGINE_FIXED && o->engine != EM_ENGINE_HW) {
