@@ -382,9 +382,8 @@ static int run_images(int argc, char **argv, const char **image_args) {
     int unique = n_img * n_tasks_run > 1, bar = n_img > 1 && isatty(2);
     double t0 = em_now_ms();
     for (int i = 0; i < n_img; i++) {
-        if (em_image_load(images[i], c, img, &err) || em_session_run(s, img, mask, &err)) {
-            em_cli_die("%s: %s", images[i], err.msg); free(stems); goto done;
-        }
+        if (em_image_load(images[i], c, img, &err)) { em_cli_die("%s", err.msg); free(stems); goto done; }  /* names the file */
+        if (em_session_run(s, img, mask, &err)) { em_cli_die("%s: %s", images[i], err.msg); free(stems); goto done; }
         const uint8_t *classes = NULL;
         for (int t = 0; t < c->n_tasks; t++) {
             if (!(mask >> t & 1)) continue;
