@@ -21,10 +21,7 @@
 #include "util.h"
 #include "image/image.h"
 
-/* Limits on what is decoded (docs/images.md): a file that claims more is
- * refused with a message naming the limit, before the memory is taken. */
-#define EM_IMG_MAX_SIDE 16384                  /* largest width/height */
-#define EM_IMG_MAX_PIXELS (128LL << 20)        /* largest width x height: 128 Mpixel */
+/* Limits beyond image.h's (docs/safety.md) */
 #define EM_IMG_MAX_FILE (512L * 1024 * 1024)   /* largest encoded file read */
 #define EM_JPEG_MAX_SCANS 100                  /* progressive scans (encoders write about 10) */
 #define EM_JPEG_MAX_MEMORY (512L * 1024 * 1024)  /* libjpeg's working memory (coefficients) */

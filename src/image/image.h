@@ -4,6 +4,11 @@
 #include <stdint.h>
 #include "edgemoe.h"
 
+/* Limits on what is decoded (docs/safety.md): a file that claims more is
+ * refused with a message naming the limit, before the memory is taken. */
+#define EM_IMG_MAX_SIDE 16384                    /* largest width/height */
+#define EM_IMG_MAX_PIXELS (128LL << 20)          /* largest width x height: 128 Mpixel */
+
 typedef struct { int w, h; uint8_t *rgb; } em_rgb8;  /* [h][w][3], malloc'd */
 
 /* PNG or JPEG, told apart by their magic bytes; gray, palette, alpha and 16-bit

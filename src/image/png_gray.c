@@ -14,7 +14,6 @@
 #include "util.h"
 #include "image/image.h"
 
-#define EM_GRAY_MAX_SIDE 16384
 
 typedef struct {
     FILE *f;
@@ -79,7 +78,7 @@ int em_png_read_gray(const char *path, int want_depth, int *w_out, int *h_out, u
                       ctype >= 0 && ctype < 7 ? names[ctype] : "?", want_depth);
         goto done;
     }
-    if (w == 0 || h == 0 || w > EM_GRAY_MAX_SIDE || h > EM_GRAY_MAX_SIDE) {
+    if (w == 0 || h == 0 || w > EM_IMG_MAX_SIDE || h > EM_IMG_MAX_SIDE || (long long)w * h > EM_IMG_MAX_PIXELS) {
         rc = em_error(err, EM_ESHAPE, "%s: PNG size %ux%u out of range", path, (unsigned)w, (unsigned)h);
         goto done;
     }
