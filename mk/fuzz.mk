@@ -4,7 +4,7 @@
 #   make fuzz FUZZ_S=1800    long runs, corpora grown in $(FUZZ_BUILD)/corpus/<target>
 #   make fuzz-seeds          rewrites the committed seeds
 FUZZ_BUILD   ?= build-fuzz
-FUZZ_TARGETS := safetensors edgemoe_dir config npy image y4m
+FUZZ_TARGETS := safetensors edgemoe_dir config npy image y4m formats
 FUZZ_SAN     := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
 FUZZ_SMOKE_S ?= 20

@@ -22,6 +22,7 @@ expect_error "FIFO as --image" "is a FIFO, not a regular file" timeout 20 $RUN -
 expect_error "FIFO inside an image directory" "b.png: the image is a FIFO" timeout 20 $RUN --image "$T/dir"
 expect_error "FIFO as --model" "is a FIFO, not a regular file" timeout 20 $RUN --model "$T/fifo.safetensors" --image "$T/in.png"
 expect_error "FIFO as sim --config" "is a FIFO, not a regular file" timeout 20 $EM sim --image "$T/in.png" --config "$T/fifo.json"
+expect_error "FIFO as --formats" "format set is a FIFO" timeout 20 $EM run --engine fixed --formats "$T/fifo.json" --image "$T/in.png"
 mkdir -p "$T/data/val/image" "$T/data/val/label_7" "$T/data/val/depth"
 mkfifo "$T/data/val/image/0.npy"
 expect_error "FIFO inside a dataset" "is a FIFO, not a regular file" timeout 20 $EM eval --data "$T/data" --limit 1

@@ -128,8 +128,8 @@ int em_formats_check(const em_formats *f, em_err *err)
 
 static int read_file(const char *path, char **out, em_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return em_error(err, EM_EIO, "%s: cannot open", path);
+    FILE *fp = em_fopen_input(path, "format set", err);
+    if (!fp) return EM_EIO;
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -148,6 +148,8 @@ static int read_file(const char *path, char **out, em_err *err)
     fclose(fp);
     if (bad) { free(buf); return em_error(err, EM_EIO, "%s: read error", path); }
     buf[n] = 0;
+    long nul = em_json_nul_escape(buf, n);
+    if (nul >= 0) { free(buf); return em_error(err, EM_EFORMAT, "%s: escaped NUL character (\\u0000) at byte %ld", path, nul); }
     *out = buf;
     return EM_OK;
 }
