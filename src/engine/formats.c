@@ -156,7 +156,8 @@ static int read_file(const char *path, char **out, em_err *err)
 
 static int read_int(const cJSON *v, const char *path, const char *key, const char *sub, int *out, em_err *err)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < -64 || v->valuedouble > 64)
+    /* the range first: converting a double outside int's range is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -64 && v->valuedouble <= 64) || v->valuedouble != (double)(int)v->valuedouble)
         return em_error(err, EM_EFORMAT, "%s: %s.%s must be an integer in -64..64", path, key, sub);
     *out = (int)v->valuedouble;
     return EM_OK;

@@ -128,9 +128,10 @@ uint64_t em_config_n_params(const em_config *c) {
     return b.params;
 }
 
-static void add_tensor(em_model *m, float *data, int ndim, int d0, int d1, int d2, int d3,
-                       const char *fmt, ...) __attribute__((format(printf, 8, 9)));
-static void add_tensor(em_model *m, float *data, int ndim, int d0, int d1, int d2, int d3,
+/* A tensor at base + off (base NULL in a plan: no arena, data NULL). */
+static void add_tensor(em_model *m, float *base, size_t off, int ndim, int d0, int d1, int d2, int d3,
+                       const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+static void add_tensor(em_model *m, float *base, size_t off, int ndim, int d0, int d1, int d2, int d3,
                        const char *fmt, ...) {
     em_tensor *t = &m->tensors[m->n_tensors++];
     va_list ap;
@@ -143,7 +144,7 @@ static void add_tensor(em_model *m, float *data, int ndim, int d0, int d1, int d
         t->shape[i] = i < ndim ? d[i] : 0;
         if (i < ndim) t->numel *= (size_t)d[i];
     }
-    t->data = data;
+    t->data = base ? base + off : NULL;
 }
 
 static void build_table(em_model *m) {
@@ -152,51 +153,51 @@ static void build_table(em_model *m) {
     int D = c->dim, N = c->n_tok, H = c->mlp_hidden, E = c->n_experts, He = c->expert_hidden;
     int P = c->patch, hc = c->head_ch;
     m->n_tensors = 0;
-    add_tensor(m, w->patch_w, 4, D, c->img_c, P, P, "patch_embed_weight");
-    add_tensor(m, w->patch_b, 1, D, 0, 0, 0, "patch_embed_bias");
-    add_tensor(m, w->pos_embed, 2, N, D, 0, 0, "pos_embed");
+    add_tensor(m, w->patch_w, 0, 4, D, c->img_c, P, P, "patch_embed_weight");
+    add_tensor(m, w->patch_b, 0, 1, D, 0, 0, 0, "patch_embed_bias");
+    add_tensor(m, w->pos_embed, 0, 2, N, D, 0, 0, "pos_embed");
     for (int L = 0; L < c->depth; L++) {
         size_t l = (size_t)L;
-        add_tensor(m, w->ln1_w + l * D, 1, D, 0, 0, 0, "l%d_norm1_weight", L);
-        add_tensor(m, w->ln1_b + l * D, 1, D, 0, 0, 0, "l%d_norm1_bias", L);
-        add_tensor(m, w->qkv_w + l * 3 * D * D, 2, 3 * D, D, 0, 0, "l%d_qkv_weight", L);
-        add_tensor(m, w->qkv_b + l * 3 * D, 1, 3 * D, 0, 0, 0, "l%d_qkv_bias", L);
-        add_tensor(m, w->proj_w + l * D * D, 2, D, D, 0, 0, "l%d_attn_proj_weight", L);
-        add_tensor(m, w->proj_b + l * D, 1, D, 0, 0, 0, "l%d_attn_proj_bias", L);
-        add_tensor(m, w->ln2_w + l * D, 1, D, 0, 0, 0, "l%d_norm2_weight", L);
-        add_tensor(m, w->ln2_b + l * D, 1, D, 0, 0, 0, "l%d_norm2_bias", L);
+        add_tensor(m, w->ln1_w, l * D, 1, D, 0, 0, 0, "l%d_norm1_weight", L);
+        add_tensor(m, w->ln1_b, l * D, 1, D, 0, 0, 0, "l%d_norm1_bias", L);
+        add_tensor(m, w->qkv_w, l * 3 * D * D, 2, 3 * D, D, 0, 0, "l%d_qkv_weight", L);
+        add_tensor(m, w->qkv_b, l * 3 * D, 1, 3 * D, 0, 0, 0, "l%d_qkv_bias", L);
+        add_tensor(m, w->proj_w, l * D * D, 2, D, D, 0, 0, "l%d_attn_proj_weight", L);
+        add_tensor(m, w->proj_b, l * D, 1, D, 0, 0, 0, "l%d_attn_proj_bias", L);
+        add_tensor(m, w->ln2_w, l * D, 1, D, 0, 0, 0, "l%d_norm2_weight", L);
+        add_tensor(m, w->ln2_b, l * D, 1, D, 0, 0, 0, "l%d_norm2_bias", L);
         if (!em_is_moe(c, L)) {
             size_t i = (size_t)em_dense_index(c, L);
-            add_tensor(m, w->fc1_w + i * H * D, 2, H, D, 0, 0, "l%d_fc1_weight", L);
-            add_tensor(m, w->fc1_b + i * H, 1, H, 0, 0, 0, "l%d_fc1_bias", L);
-            add_tensor(m, w->fc2_w + i * D * H, 2, D, H, 0, 0, "l%d_fc2_weight", L);
-            add_tensor(m, w->fc2_b + i * D, 1, D, 0, 0, 0, "l%d_fc2_bias", L);
+            add_tensor(m, w->fc1_w, i * H * D, 2, H, D, 0, 0, "l%d_fc1_weight", L);
+            add_tensor(m, w->fc1_b, i * H, 1, H, 0, 0, 0, "l%d_fc1_bias", L);
+            add_tensor(m, w->fc2_w, i * D * H, 2, D, H, 0, 0, "l%d_fc2_weight", L);
+            add_tensor(m, w->fc2_b, i * D, 1, D, 0, 0, 0, "l%d_fc2_bias", L);
         } else {
             size_t i = (size_t)em_moe_index(c, L);
             for (int t = 0; t < c->n_tasks; t++)
-                add_tensor(m, w->gate_w + ((i * c->n_tasks + t) * E) * D, 2, E, D, 0, 0,
+                add_tensor(m, w->gate_w, ((i * c->n_tasks + t) * E) * D, 2, E, D, 0, 0,
                            "l%d_w_gate_T_task%d", L, t);
-            add_tensor(m, w->exp1_w + i * E * He * D, 3, E, He, D, 0, "l%d_htoh4_weight", L);
-            add_tensor(m, w->exp1_b + i * E * He, 2, E, He, 0, 0, "l%d_htoh4_bias", L);
-            add_tensor(m, w->exp2_w + i * E * D * He, 3, E, D, He, 0, "l%d_h4toh_weight", L);
-            add_tensor(m, w->exp2_b + i * E * D, 2, E, D, 0, 0, "l%d_h4toh_bias", L);
+            add_tensor(m, w->exp1_w, i * E * He * D, 3, E, He, D, 0, "l%d_htoh4_weight", L);
+            add_tensor(m, w->exp1_b, i * E * He, 2, E, He, 0, 0, "l%d_htoh4_bias", L);
+            add_tensor(m, w->exp2_w, i * E * D * He, 3, E, D, He, 0, "l%d_h4toh_weight", L);
+            add_tensor(m, w->exp2_b, i * E * D, 2, E, D, 0, 0, "l%d_h4toh_bias", L);
         }
     }
     for (int t = 0; t < c->n_tasks; t++) {
         em_head_weights *h = &w->head[t];
         const char *tn = c->task_name[t];
-        add_tensor(m, h->norm_w, 1, D, 0, 0, 0, "head_%s_norm_weight", tn);
-        add_tensor(m, h->norm_b, 1, D, 0, 0, 0, "head_%s_norm_bias", tn);
+        add_tensor(m, h->norm_w, 0, 1, D, 0, 0, 0, "head_%s_norm_weight", tn);
+        add_tensor(m, h->norm_b, 0, 1, D, 0, 0, 0, "head_%s_norm_bias", tn);
         for (int i = 0; i < 4; i++) {
-            add_tensor(m, h->conv_w[i], 4, hc, i == 0 ? D : hc, 3, 3, "head_%s_conv%d_weight", tn, i);
-            add_tensor(m, h->conv_b[i], 1, hc, 0, 0, 0, "head_%s_conv%d_bias", tn, i);
-            add_tensor(m, h->bn_w[i], 1, hc, 0, 0, 0, "head_%s_bn%d_weight", tn, i);
-            add_tensor(m, h->bn_b[i], 1, hc, 0, 0, 0, "head_%s_bn%d_bias", tn, i);
-            add_tensor(m, h->bn_mean[i], 1, hc, 0, 0, 0, "head_%s_bn%d_running_mean", tn, i);
-            add_tensor(m, h->bn_var[i], 1, hc, 0, 0, 0, "head_%s_bn%d_running_var", tn, i);
+            add_tensor(m, h->conv_w[i], 0, 4, hc, i == 0 ? D : hc, 3, 3, "head_%s_conv%d_weight", tn, i);
+            add_tensor(m, h->conv_b[i], 0, 1, hc, 0, 0, 0, "head_%s_conv%d_bias", tn, i);
+            add_tensor(m, h->bn_w[i], 0, 1, hc, 0, 0, 0, "head_%s_bn%d_weight", tn, i);
+            add_tensor(m, h->bn_b[i], 0, 1, hc, 0, 0, 0, "head_%s_bn%d_bias", tn, i);
+            add_tensor(m, h->bn_mean[i], 0, 1, hc, 0, 0, 0, "head_%s_bn%d_running_mean", tn, i);
+            add_tensor(m, h->bn_var[i], 0, 1, hc, 0, 0, 0, "head_%s_bn%d_running_var", tn, i);
         }
-        add_tensor(m, h->cls_w, 4, c->task_channels[t], hc, 1, 1, "head_%s_conv4_weight", tn);
-        add_tensor(m, h->cls_b, 1, c->task_channels[t], 0, 0, 0, "head_%s_conv4_bias", tn);
+        add_tensor(m, h->cls_w, 0, 4, c->task_channels[t], hc, 1, 1, "head_%s_conv4_weight", tn);
+        add_tensor(m, h->cls_b, 0, 1, c->task_channels[t], 0, 0, 0, "head_%s_conv4_bias", tn);
     }
 }
 
