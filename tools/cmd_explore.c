@@ -108,10 +108,14 @@ static double nice_step(double range) {
     return s;
 }
 
-/* Accuracy against DSPs: a point per set (labelled), the Pareto front as a
- * line, the float engine's accuracy as a dashed line. */
+/* Accuracy against DSPs: a point per set (labelled; labels that would
+ * overlap are moved down), the front of the plotted pair (fewest DSPs for
+ * the accuracy) as a staircase, red points on the sets' Pareto front of
+ * pareto() above, the float engine's accuracy as a dashed line.  acc: higher
+ * is better when higher_better, else lower. */
 static int write_svg(const char *path, int n, char names[][EM_NAME_LEN], const double *dsp, const double *acc,
-                     const int *front, double float_acc, const char *ylabel, const char *title, em_err *err) {
+                     int higher_better, const int *front, double float_acc, const char *ylabel, const char *title,
+                     em_err *err) {
     const double W = 720, H = 440, L = 80, R = 30, T = 50, B = 60;
     double x0 = 0, x1 = 0, y0 = float_acc, y1 = float_acc;
     for (int i = 0; i < n; i++) {
@@ -150,19 +154,34 @@ static int write_svg(const char *path, int n, char names[][EM_NAME_LEN], const d
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" stroke-dasharray=\"6 4\"/>"
             "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\" text-anchor=\"end\">float engine</text>\n",
             L, SY(float_acc), W - R, SY(float_acc), W - R - 4, SY(float_acc) - 4);
-    /* the front, by DSPs */
+    /* the plotted pair's front: by DSPs, each point better than all cheaper ones */
     int order[MAX_SETS], m = 0;
-    for (int i = 0; i < n; i++)
-        if (front[i]) order[m++] = i;
-    for (int a = 1; a < m; a++)
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int a = 1; a < n; a++)
         for (int b = a; b > 0 && dsp[order[b]] < dsp[order[b - 1]]; b--) { int t = order[b]; order[b] = order[b - 1]; order[b - 1] = t; }
     fprintf(f, "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\" points=\"");
-    for (int a = 0; a < m; a++) fprintf(f, "%.1f,%.1f ", SX(dsp[order[a]]), SY(acc[order[a]]));
+    double best = 0;
+    for (int a = 0; a < n; a++) {
+        const double v = acc[order[a]];
+        if (m && !(higher_better ? v > best : v < best)) continue;
+        if (m) fprintf(f, "%.1f,%.1f ", SX(dsp[order[a]]), SY(best));   /* staircase */
+        fprintf(f, "%.1f,%.1f ", SX(dsp[order[a]]), SY(v));
+        best = v;
+        m++;
+    }
     fprintf(f, "\"/>\n");
-    for (int i = 0; i < n; i++)
+    double ly[MAX_SETS], lx[MAX_SETS];
+    for (int i = 0; i < n; i++) {
+        lx[i] = SX(dsp[i]) + 7;
+        ly[i] = SY(acc[i]) + 4;
+        for (int moved = 1; moved;) {      /* 13 px down while a placed label is in the way */
+            moved = 0;
+            for (int j = 0; j < i; j++)
+                if (fabs(lx[j] - lx[i]) < 80 && fabs(ly[j] - ly[i]) < 13) { ly[i] = ly[j] + 13; moved = 1; }
+        }
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                SX(dsp[i]), SY(acc[i]), front[i] ? "#d62728" : "#1f77b4", SX(dsp[i]) + 7, SY(acc[i]) - 6 - 12 * (i % 2),
-                names[i]);
+                SX(dsp[i]), SY(acc[i]), front[i] ? "#d62728" : "#1f77b4", lx[i], ly[i], names[i]);
+    }
     fprintf(f, "</svg>\n");
 #undef SX
 #undef SY
@@ -253,7 +272,7 @@ int em_cmd_explore(int argc, char **argv) {
         char title[600];
         snprintf(title, sizeof title, "edgemoe explore: %s on %d %.40s scenes (%.200s)", d.t_seg >= 0 ? "mIoU" : "depth rel err",
                  d.n, split, model->source);
-        if (write_svg(stage, n_sets, names, dsp, acc, front, float_acc, d.t_seg >= 0 ? "semseg mIoU" : "depth relative error",
+        if (write_svg(stage, n_sets, names, dsp, acc, d.t_seg >= 0, front, float_acc, d.t_seg >= 0 ? "semseg mIoU" : "depth relative error",
                       title, &err)) { em_cli_die("%s", err.msg); goto done; }
     }
     if (json) {
