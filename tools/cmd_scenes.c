@@ -227,6 +227,7 @@ int em_cmd_scenes(int argc, char **argv) {
      * scene is left with some of its files (docs/safety.md) */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;  /* a write in progress completes instead of failing with EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);

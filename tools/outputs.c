@@ -70,6 +70,7 @@ static void on_signal(int sig) {
 void em_out_signals(void) {
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;  /* when the handler defers (busy), the interrupted call goes on */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
