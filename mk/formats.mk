@@ -18,7 +18,6 @@ $(BUILD)/hwfmt/check_hw_formats_%: tests/check_hw_formats.c src/engine/fixed.c $
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) $(HW_FMT_$*) $(LDFLAGS) -o $@ tests/check_hw_formats.c $@.obj/*.o $(BUILD)/libedgemoe.a $(LDLIBS)
 
 # The SystemC oracle of the primitives, at the same sets.
-$(BUILD)/oracle/hw_oracle_%: tests/oracle/sc_oracle.cpp src/hw/hw_quant.c $(wildcard src/hw/*.h) mk/formats.mk
+$(BUILD)/oracle/hw_oracle_%: tests/oracle/sc_oracle.cpp $(wildcard src/hw/*.h) mk/formats.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(HW_CFLAGS) $(HW_FMT_$*) -Isrc/hw -c src/hw/hw_quant.c -o $@.quant.o
-	$(CXX) -std=c++17 -O1 $(SAN) $(HW_FMT_$*) -Isrc/hw -o $@ tests/oracle/sc_oracle.cpp $@.quant.o $(LDFLAGS) -lsystemc
+	$(CXX) -std=c++17 -O1 $(SAN) $(HW_FMT_$*) -Isrc/hw -o $@ tests/oracle/sc_oracle.cpp $(LDFLAGS) -lsystemc

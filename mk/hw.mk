@@ -2,9 +2,9 @@
 # fixed-point primitives, and the attention check built for P = 1, 2, 4, 8.
 CXX ?= c++
 
-$(BUILD)/oracle/hw_oracle: tests/oracle/sc_oracle.cpp $(BUILD)/src/hw/hw_quant.o $(wildcard src/hw/*.h)
+$(BUILD)/oracle/hw_oracle: tests/oracle/sc_oracle.cpp $(wildcard src/hw/*.h)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 -O1 $(SAN) -Isrc/hw -o $@ tests/oracle/sc_oracle.cpp $(BUILD)/src/hw/hw_quant.o $(LDFLAGS) -lsystemc
+	$(CXX) -std=c++17 -O1 $(SAN) -Isrc/hw -o $@ tests/oracle/sc_oracle.cpp $(LDFLAGS) -lsystemc
 
 # The attention unit compiled with each query-group size P (compile-time).
 HW_ATTN_P := 1 2 4 8

@@ -7,13 +7,44 @@
 #include <stdint.h>
 #include "hw_fixed.h"
 
+/* 2^e, exact, |e| <= 63 */
+static inline double fx_pow2(int e)
+{
+    return e >= 0 ? (double)((uint64_t)1 << e) : 1.0 / (double)((uint64_t)1 << -e);
+}
+
+/* floor of a double whose magnitude is below 2^62 */
+static inline int64_t fx_floor_i64(double t)
+{
+    int64_t i = (int64_t)t;          /* truncates toward zero */
+    if ((double)i > t) i -= 1;
+    return i;
+}
+
 /* Raw integer of floor(x * 2^f) wrapped to w bits (signed, or unsigned when
- * is_unsigned).  x must be finite.  1 <= w <= 32, 0 <= f <= 60. */
-int64_t fx_quant(double x, int w, int f, int is_unsigned);
-/* Same, and *wrapped = 1 when the wrap changed the value. */
-int64_t fx_quant_w(double x, int w, int f, int is_unsigned, int *wrapped);
+ * is_unsigned), and *wrapped = 1 (when wrapped is not NULL) if the wrap
+ * changed the value.  x must be finite.  1 <= w <= 32, 0 <= f <= 60.
+ * Inline: the fixed engine quantises every weight of a model with it, and
+ * 2^f is then computed once per tensor, not once per weight. */
+static inline int64_t fx_quant_w(double x, int w, int f, int is_unsigned, int *wrapped)
+{
+    const double two62 = 4611686018427387904.0;
+    double t = x * fx_pow2(f);       /* exact: scaling by a power of two */
+    if (t >= two62 || t <= -two62) {
+        /* reduce modulo 2^w first: t = k*2^w + rem, all steps exact */
+        double q = t * fx_pow2(-w);
+        double k = (q >= 9.2e18 || q <= -9.2e18) ? q : (double)(int64_t)q;
+        t = t - k * fx_pow2(w);
+        if (wrapped) *wrapped = 1;
+        return fx_wrap(fx_floor_i64(t), w, is_unsigned);
+    }
+    int64_t fl = fx_floor_i64(t), r = fx_wrap(fl, w, is_unsigned);
+    if (wrapped) *wrapped = (r != fl);
+    return r;
+}
+static inline int64_t fx_quant(double x, int w, int f, int is_unsigned) { return fx_quant_w(x, w, f, is_unsigned, 0); }
 /* raw * 2^-f */
-double fx_real(int64_t raw, int f);
+static inline double fx_real(int64_t raw, int f) { return (double)raw * fx_pow2(-f); }
 
 static inline fm_t  q_fm(double x)  { return (fm_t)fx_quant(x, FM_W, FM_F, 0); }
 static inline wt_t  q_wt(double x)  { return (wt_t)fx_quant(x, WT_W, WT_F, 0); }
