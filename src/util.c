@@ -167,7 +167,7 @@ char *em_strfmt(const char *fmt, ...) {
     return n < 0 ? NULL : s;
 }
 
-static const char *file_kind(mode_t m) {
+const char *em_file_kind(unsigned m) {
     if (S_ISDIR(m)) return "a directory";
     if (S_ISFIFO(m)) return "a FIFO";
     if (S_ISCHR(m)) return "a character device";
@@ -190,7 +190,7 @@ int em_open_input(const char *path, const char *what, struct stat *st, em_err *e
     }
     if (!S_ISREG(st->st_mode)) {
         close(fd);
-        return em_error(err, EM_EARG, "%s: the %s is %s, not a regular file", path, what, file_kind(st->st_mode)), -1;
+        return em_error(err, EM_EARG, "%s: the %s is %s, not a regular file", path, what, em_file_kind(st->st_mode)), -1;
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -209,7 +209,6 @@ FILE *em_fopen_input(const char *path, const char *what, em_err *err) {
     return f;
 }
 
-const char *em_file_kind(unsigned mode) { return file_kind((mode_t)mode); }
 
 long em_json_nul_escape(const char *s, size_t n) {
     int in_string = 0;

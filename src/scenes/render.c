@@ -12,8 +12,9 @@
 #include "scenes/scene.h"
 #include "scenes/smath.h"
 
-/* The renderer is also compiled for AVX2 (picked at run time where the CPU
- * has it): wider vectors, one-instruction floorf (SSE4.1 roundss), the same
+/* The renderer is also compiled for AVX2 and x86-64-v4 (AVX-512), picked at
+ * run time where the CPU has them: wider vectors, one-instruction floorf
+ * (SSE4.1 roundss), the same
  * IEEE operations on each value (no FMA: -ffp-contract=off), so the same
  * bytes on every machine. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
