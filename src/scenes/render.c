@@ -514,26 +514,28 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
 }
 
 /* ---- materials ---- */
-typedef struct { float alb[4], emit[4]; } surf;  /* lane 3 unused (0) */
-static inline void set3(float o[3], float a, float b, float c) { o[0] = a; o[1] = b; o[2] = c; }
-
-static inline void sset(float o[3], const float c[3], float k) { o[0] = c[0] * k; o[1] = c[1] * k; o[2] = c[2] * k; }
+/* albedo and emission as vectors, lane 3 unused: written whole, never
+ * lane by lane through memory (a vector load of three scalar stores stalls
+ * on store forwarding) */
+typedef struct { v4f alb, emit; } surf;
+static inline v4f vec3(float a, float b, float c) { return (v4f){a, b, c, 0.0f}; }
+static inline v4f scale3(const float c[3], float k) { return vec3(c[0], c[1], c[2]) * k; }
 
 static void glass(surf *s, const rctx *R, const float tint[3], float refl, float up_face) {
     const em_light *L = &R->w->light;
-    sset(s->alb, tint, 1.0f);
-    for (int k = 0; k < 3; k++) s->emit[k] = refl * (L->sky_hor[k] * (1.0f - up_face) + L->sky_zen[k] * up_face);
+    s->alb = scale3(tint, 1.0f);
+    s->emit = refl * (scale3(L->sky_hor, 1.0f - up_face) + scale3(L->sky_zen, up_face));
 }
 
 static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3], int axis, int sgn, float dist) {
     const em_world *w = R->w;
-    if (axis == 1) { sset(s->alb, p->col, sgn > 0 ? 0.55f : 0.4f); return; }  /* roof */
+    if (axis == 1) { s->alb = scale3(p->col, sgn > 0 ? 0.55f : 0.4f); return; }  /* roof */
     float u = (axis == 0 ? l[2] : l[0]) + p->h[axis == 0 ? 2 : 0] + (float)(p->salt & 255) * 0.01f;
     float v = l[1] + p->h[1];
     float fh = p->p[0], ws = p->p[1];
     int shop = (p->salt >> 8) & 1;
     float base = 0.92f + 0.16f * tnoise(R->nt, u * 0.25f, v * 0.25f, p->salt);
-    sset(s->alb, p->col, base);
+    s->alb = scale3(p->col, base);
     const float us = u * (1.0f / ws), vs = v * (1.0f / fh);  /* in window cells */
     float uf = us - floorf(us);
     if (v < fh * 1.15f) {
@@ -541,22 +543,22 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
         int bay = (int)floorf(us);
         if (shop && fabsf(uf - 0.5f) < 0.44f && v > 0.35f && v < fh * 0.95f) { glass(s, R, p->col2, 0.3f, 0.0f); return; }
         if (!shop && ((uint32_t)bay * 2654435761u ^ p->salt) % 5u == 0 && fabsf(uf - 0.5f) < 0.22f && v < 2.3f) {
-            s->alb[0] = p->col[0] * 0.35f; s->alb[1] = p->col[1] * 0.3f; s->alb[2] = p->col[2] * 0.28f;
+            s->alb = vec3(p->col[0], p->col[1], p->col[2]) * (v4f){0.35f, 0.3f, 0.28f, 0.0f};
             return;
         }
-        if (v < 0.5f) sset(s->alb, p->col, 0.7f);  /* plinth */
+        if (v < 0.5f) s->alb = scale3(p->col, 0.7f);  /* plinth */
         return;
     }
     float vf = vs - floorf(vs);
-    if (vf < 0.06f) { sset(s->alb, p->col, 0.8f); return; }  /* floor band */
+    if (vf < 0.06f) { s->alb = scale3(p->col, 0.8f); return; }  /* floor band */
     float wx = fabsf(uf - 0.5f), wy = fabsf(vf - 0.55f);
     float hw = 0.5f * p->p[2], hh = 0.5f * p->p[3];
     if (wx < hw && wy < hh) {
-        if (wx > hw - 0.04f || wy > hh - 0.05f) { sset(s->alb, p->col, 1.15f); return; }  /* frame */
+        if (wx > hw - 0.04f || wy > hh - 0.05f) { s->alb = scale3(p->col, 1.15f); return; }  /* frame */
         float cell = tcell(R->nt, us, vs, p->salt);
         if (w->light.lit_windows > 0 && cell < w->light.lit_windows) {
-            s->alb[0] = s->alb[1] = s->alb[2] = 0.05f;
-            s->emit[0] = 0.9f; s->emit[1] = 0.7f * (0.8f + 0.2f * cell); s->emit[2] = 0.35f;
+            s->alb = vec3(0.05f, 0.05f, 0.05f);
+            s->emit = vec3(0.9f, 0.7f * (0.8f + 0.2f * cell), 0.35f);
             return;
         }
         glass(s, R, p->col2, 0.15f + 0.35f * cell, 0.0f);
@@ -567,11 +569,11 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
 
 static void mat_terrain(surf *s, const rctx *R, int surf_kind, int grass, const float x[3], float dist) {
     const em_terrain *T = &R->w->ter;
-    if (surf_kind == EM_SURF_KERB) { sset(s->alb, T->kerb, 0.9f + 0.2f * tcell(R->nt, x[2] * 1.0f, 0, T->salt)); return; }
+    if (surf_kind == EM_SURF_KERB) { s->alb = scale3(T->kerb, 0.9f + 0.2f * tcell(R->nt, x[2] * 1.0f, 0, T->salt)); return; }
     float grain = dist < 25.0f ? (tcell(R->nt, x[0] * 9.0f, x[2] * 9.0f, T->salt) - 0.5f) * 0.25f * (1.0f - dist / 25.0f) : 0.0f;
     if (surf_kind == EM_SURF_ROAD) {
         float n = tnoise(R->nt, x[0] * 0.35f, x[2] * 0.35f, T->salt ^ 0x51u);
-        sset(s->alb, T->asphalt, 0.8f + 0.4f * n + grain);
+        s->alb = scale3(T->asphalt, 0.8f + 0.4f * n + grain);
         /* markings, in world coordinates */
         float lane_w = T->lane_w;
         float lw = 0.5f * T->lane_line_w;
@@ -589,14 +591,14 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, int grass, const 
         if (T->zebra_z1 > T->zebra_z0 && x[2] > T->zebra_z0 && x[2] < T->zebra_z1 && x[0] - floorf(x[0]) < 0.5f &&
             x[0] > T->road_l + 0.4f && x[0] < T->road_r - 0.4f)
             paint = T->paint;
-        if (paint) sset(s->alb, paint, 0.75f + 0.35f * n);
+        if (paint) s->alb = scale3(paint, 0.75f + 0.35f * n);
         return;
     }
     int side;
     float dx = beyond_kerb(T, x[0], &side);
     if (grass) {
         float n = tnoise(R->nt, x[0] * 0.8f, x[2] * 0.8f, T->salt ^ 0x77u);
-        sset(s->alb, T->grass, 0.7f + 0.6f * n + grain);
+        s->alb = scale3(T->grass, 0.7f + 0.6f * n + grain);
         return;
     }
     if (dx < T->verge_w[side] + T->walk_w[side]) {
@@ -605,11 +607,11 @@ static void mat_terrain(surf *s, const rctx *R, int surf_kind, int grass, const 
         float fx = xs - floorf(xs), fz = zs - floorf(zs);
         float slab = tcell(R->nt, xs, zs, T->salt);
         float k = (fx < 0.04f || fz < 0.04f) && dist < 30.0f ? 0.7f : 0.9f + 0.2f * slab;
-        sset(s->alb, T->walk, k + grain);
+        s->alb = scale3(T->walk, k + grain);
         return;
     }
     float n = tnoise(R->nt, x[0] * 0.5f, x[2] * 0.5f, T->salt ^ 0x99u);
-    sset(s->alb, T->walk2, 0.8f + 0.4f * n + grain);
+    s->alb = scale3(T->walk2, 0.8f + 0.4f * n + grain);
 }
 
 /* shading of a primitive's hit point: albedo/emission and normal */
@@ -635,29 +637,29 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         float m = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
         for (int k = 0; k < 3; k++) n[k] /= m;
     }
-    memset(s, 0, sizeof *s);
+    s->alb = s->emit = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
     switch (p->mat) {
     case EM_MAT_FACADE: mat_facade(s, R, p, l, axis, sgn, dist); break;
-    case EM_MAT_ROOFWALL: sset(s->alb, p->col, 0.85f + 0.3f * tnoise(R->nt, x[0] + x[2], x[1] * 2.0f, p->salt)); break;
+    case EM_MAT_ROOFWALL: s->alb = scale3(p->col, 0.85f + 0.3f * tnoise(R->nt, x[0] + x[2], x[1] * 2.0f, p->salt)); break;
     case EM_MAT_FENCE: {
         float u = axis == 0 ? l[2] : l[0];
         float bar = sm_fmod(u, p->p[0]) / p->p[0];
         float v = l[1] + p->h[1];
         int rail = fabsf(v - 2.0f * p->h[1] + 0.08f) < 0.05f || fabsf(v - 0.35f) < 0.04f;
-        sset(s->alb, p->col, rail || bar < 0.5f ? 1.0f : 0.45f);
+        s->alb = scale3(p->col, rail || bar < 0.5f ? 1.0f : 0.45f);
         break;
     }
-    case EM_MAT_METAL: sset(s->alb, p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 3.0f, 0.0f, p->salt)); break;
+    case EM_MAT_METAL: s->alb = scale3(p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 3.0f, 0.0f, p->salt)); break;
     case EM_MAT_SIGN:
         if (axis == 2 && sgn < 0) {
             float bx = fabsf(l[0]) * p->ih[0], by = fabsf(l[1]) * p->ih[1];
             int border = bx > 0.85f || by > 0.85f;
             int sym = p->p[0] == 0 ? (bx < 0.55f && by < 0.15f) : p->p[0] == 1 ? (bx * bx + by * by < 0.25f) : (bx < 0.15f && by < 0.55f);
-            sset(s->alb, border || sym ? p->col2 : p->col, 1.0f);
-        } else set3(s->alb, 0.3f, 0.3f, 0.31f);
+            s->alb = scale3(border || sym ? p->col2 : p->col, 1.0f);
+        } else s->alb = vec3(0.3f, 0.3f, 0.31f);
         break;
     case EM_MAT_TLIGHT: {
-        sset(s->alb, p->col, 1.0f);
+        s->alb = scale3(p->col, 1.0f);
         if (axis == 2 && sgn < 0) {
             float v = l[1] / p->h[1];  /* -1 .. 1 */
             int k = v > 0.33f ? 0 : v > -0.33f ? 1 : 2;
@@ -666,76 +668,77 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
             if (dx * dx + dy * dy < 0.1f * 0.1f) {
                 if (k == (int)p->p[0]) {
                     static const float lamp[3][3] = {{1.6f, 0.15f, 0.08f}, {1.6f, 0.9f, 0.1f}, {0.2f, 1.5f, 0.6f}};
-                    memcpy(s->emit, lamp[k], sizeof lamp[k]);
+                    s->emit = scale3(lamp[k], 1.0f);
                 }
-                set3(s->alb, 0.02f, 0.02f, 0.02f);
+                s->alb = vec3(0.02f, 0.02f, 0.02f);
             }
         }
         break;
     }
-    case EM_MAT_BARK: sset(s->alb, p->col, 0.75f + 0.5f * tnoise(R->nt, sm_fmod(x[0] * 7.0f + x[2] * 7.0f, 64.0f), x[1] * 1.5f, p->salt)); break;
+    case EM_MAT_BARK: s->alb = scale3(p->col, 0.75f + 0.5f * tnoise(R->nt, sm_fmod(x[0] * 7.0f + x[2] * 7.0f, 64.0f), x[1] * 1.5f, p->salt)); break;
     case EM_MAT_LEAVES: {
         float a = tnoise(R->nt, x[0] * 2.3f + x[2] * 0.7f, x[1] * 2.3f + x[2] * 1.9f, p->salt);
         float b = dist < 40.0f ? tcell(R->nt, x[0] * 6.0f + x[1] * 3.0f, x[2] * 6.0f - x[1] * 3.0f, p->salt ^ 0x5u) : 0.5f;
         float k = 0.6f * a + 0.4f * b;
-        for (int c = 0; c < 3; c++) s->alb[c] = sm_lerp(p->col2[c], p->col[c] * 1.3f, k);
+        const v4f c2 = scale3(p->col2, 1.0f);
+        s->alb = c2 + (scale3(p->col, 1.3f) - c2) * k;  /* sm_lerp per lane */
         break;
     }
-    case EM_MAT_CLOTH: sset(s->alb, p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 6.0f, x[0] + x[2], p->salt)); break;
+    case EM_MAT_CLOTH: s->alb = scale3(p->col, 0.9f + 0.2f * tnoise(R->nt, x[1] * 6.0f, x[0] + x[2], p->salt)); break;
     case EM_MAT_SKIN: {
         /* hair on the top and back of the head (p[0], p[1]: facing direction) */
         float front = (l[0] * p->p[1] + l[2] * p->p[0]) / p->h[2];
         int hair = l[1] > 0.25f * p->h[1] || front < -0.3f;
-        sset(s->alb, hair ? p->col2 : p->col, 1.0f);
+        s->alb = scale3(hair ? p->col2 : p->col, 1.0f);
         break;
     }
     case EM_MAT_PAINT: {
-        sset(s->alb, p->col, 1.0f);
+        s->alb = scale3(p->col, 1.0f);
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
         if (axis == 2) {
             /* front (+z local) and back: lights near the corners, bumper below */
             float ux = fabsf(l[0]) * p->ih[0];
-            if (v < 0.25f) sset(s->alb, p->col, 0.4f);
+            if (v < 0.25f) s->alb = scale3(p->col, 0.4f);
             else if (ux > 0.7f && (p->p[1] > 0 ? v > 0.22f && v < 0.36f : v > 0.45f && v < 0.65f)) {
-                if (sgn > 0) { set3(s->alb, 0.7f, 0.7f, 0.65f); }
-                else { set3(s->alb, 0.45f, 0.02f, 0.02f); s->emit[0] = 0.15f; }
+                if (sgn > 0) { s->alb = vec3(0.7f, 0.7f, 0.65f); }
+                else { s->alb = vec3(0.45f, 0.02f, 0.02f); s->emit = vec3(0.15f, 0.0f, 0.0f); }
             } else if (p->p[1] > 0 && v > 0.6f && sgn > 0) glass(s, R, p->col2, 0.35f, 0.2f);  /* van windscreen */
         } else if (axis == 0) {
-            if (v < 0.12f) sset(s->alb, p->col, 0.35f);
+            if (v < 0.12f) s->alb = scale3(p->col, 0.35f);
             else if (p->p[1] > 0 && v > 0.62f && v < 0.9f && l[2] > 0.2f * p->h[2]) glass(s, R, p->col2, 0.3f, 0.0f);
         }
         break;
     }
     case EM_MAT_CABIN: {
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
-        if (axis == 1) { sset(s->alb, p->col, 1.0f); break; }
+        if (axis == 1) { s->alb = scale3(p->col, 1.0f); break; }
         if (v > 0.08f && v < 0.88f) {
             if (axis == 2 || fabsf(fabsf(l[2]) / p->h[2] - 0.05f) > 0.12f) { glass(s, R, p->col2, 0.35f, 0.3f); break; }
         }
-        sset(s->alb, p->col, 1.0f);
+        s->alb = scale3(p->col, 1.0f);
         break;
     }
     case EM_MAT_TYRE: {
-        sset(s->alb, p->col, 1.0f);
+        s->alb = scale3(p->col, 1.0f);
         if (axis == 0 && p->kind == EM_PRIM_BOX) {
             float dy = l[1], dz = l[2];
             float rim = 0.6f * p->p[0];
-            if (dy * dy + dz * dz < rim * rim) set3(s->alb, 0.3f, 0.3f, 0.31f);
+            if (dy * dy + dz * dz < rim * rim) s->alb = vec3(0.3f, 0.3f, 0.31f);
         }
         break;
     }
     case EM_MAT_BUSBODY: {
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
-        sset(s->alb, p->col, 1.0f);
+        s->alb = scale3(p->col, 1.0f);
         if (axis == 1) break;
         if (axis == 0) {
             if (v > 0.45f && v < 0.88f && sm_fmod(l[2] + 50.0f, 1.3f) > 0.12f) glass(s, R, p->col2, 0.25f, 0.0f);
-            else if (v > 0.25f && v < 0.35f) sset(s->alb, p->col2, 1.0f);
-            else if (v < 0.08f) sset(s->alb, p->col, 0.3f);
+            else if (v > 0.25f && v < 0.35f) s->alb = scale3(p->col2, 1.0f);
+            else if (v < 0.08f) s->alb = scale3(p->col, 0.3f);
         } else if (v > (sgn > 0 ? 0.35f : 0.5f) && v < 0.92f && fabsf(l[0]) < 0.9f * p->h[0]) glass(s, R, p->col2, 0.35f, 0.2f);
         break;
     }
-    default: sset(s->alb, p->col, 1.0f); break;
+    default: s->alb = scale3(p->col, 1.0f); break;
     }
 }
 
@@ -925,7 +928,7 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
                 float n[3];
                 int self = -1;
                 if (id >= EM_ID_TERRAIN) {
-                    memset(&s, 0, sizeof s);
+                    s.alb = s.emit = (v4f){0.0f, 0.0f, 0.0f, 0.0f};
                     mat_terrain(&s, &R, id - EM_ID_TERRAIN, cls == EM_CLASS_NATURE, x, dist);
                     if (id - EM_ID_TERRAIN == EM_SURF_KERB) { n[0] = x[0] < kerb_mid ? 1.0f : -1.0f; n[1] = 0; n[2] = 0; }
                     else { n[0] = 0; n[1] = 1; n[2] = 0; }
@@ -940,10 +943,7 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
                 int fi = (int)fp;
                 float fog = sm_lerp(fog_tab[fi], fog_tab[fi + 1], fp - (float)fi);
                 /* the three channels in one vector, each as sm_lerp(v, haze, fog) */
-                v4f A, E;
-                memcpy(&A, s.alb, sizeof A);
-                memcpy(&E, s.emit, sizeof E);
-                const v4f v = A * (amb4 * amb + sunc4 * sun) + E;
+                const v4f v = s.alb * (amb4 * amb + sunc4 * sun) + s.emit;
                 const v4f cv = v + (haze4 - v) * fog;
                 c[0] = cv[0]; c[1] = cv[1]; c[2] = cv[2];
             }
