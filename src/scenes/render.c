@@ -217,7 +217,7 @@ typedef struct {
     float *t;          /* [h][w] nearest hit t */
     uint16_t *id;      /* [h][w] prim index or EM_ID_* */
     float *ca, *rb;    /* [w], [h] ray coefficients */
-    float *lin;        /* [h][w][3] linear colour before tone mapping */
+    float *lin;        /* [w][3] one row's linear colour before tone mapping */
     float *nt;         /* [NT][NT] noise table */
     float *noise;      /* [NOISE_TAB + 3 w] sensor noise */
     prim_fast *pf;     /* [EM_MAX_PRIMS] */
@@ -237,7 +237,7 @@ typedef struct {
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 size_t em_render_scratch_bytes(int w, int h) {
     size_t n = (size_t)w * h;
-    return al64(n * 4) + al64(n * 2) + al64((size_t)w * 4) + al64((size_t)h * 4) + al64(n * 12) + al64(NT * NT * 4) +
+    return al64(n * 4) + al64(n * 2) + al64((size_t)w * 4) + al64((size_t)h * 4) + al64((size_t)w * 12) + al64(NT * NT * 4) +
            al64(EM_MAX_PRIMS * sizeof(prim_fast)) + al64((SG_CELLS + 1) * 4) + al64(SG_ITEMS * 2) +
            al64((NOISE_TAB + 3 * (size_t)w) * 4) + 64;
 }
@@ -249,7 +249,7 @@ static scratch carve(void *mem, int w, int h) {
     s.id = (uint16_t *)p; p += al64(n * 2);
     s.ca = (float *)p; p += al64((size_t)w * 4);
     s.rb = (float *)p; p += al64((size_t)h * 4);
-    s.lin = (float *)p; p += al64(n * 12);
+    s.lin = (float *)p; p += al64((size_t)w * 12);
     s.nt = (float *)p; p += al64(NT * NT * 4);
     s.pf = (prim_fast *)p; p += al64(EM_MAX_PRIMS * sizeof(prim_fast));
     s.cell = (int32_t *)p; p += al64((SG_CELLS + 1) * 4);
@@ -801,25 +801,25 @@ static void terrain_pass(const em_terrain *T, const em_camera *cam, scratch *S) 
     }
 }
 
-/* ---- pass 4: exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8 bits ---- */
-static void tone_map(const em_light *L, uint64_t noise_key, int W, int H, const scratch *S, uint8_t *rgb) {
-    const float ex = L->exposure, amp = L->noise_sd * 3.4641016f;
-    const uint32_t key = (uint32_t)(noise_key ^ (noise_key >> 32));
-    const int row = 3 * W;
-    float *restrict noise = S->noise;
-    for (int k = 0; k < NOISE_TAB + row; k++) noise[k] = (sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ key)) - 0.5f) * amp + 0.5f;
-    for (int j = 0; j < H; j++) {
-        const float *restrict lin = S->lin + (size_t)j * row;
-        const float *nz = noise + (sm_hash32((uint32_t)j ^ key) & (NOISE_TAB - 1));
-        uint8_t *restrict out = rgb + (size_t)j * row;
-        for (int m = 0; m < row; m++) {
-            float v = lin[m] * ex;
-            v = v > 0.0f ? v : 0.0f;
-            float g = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f + nz[m];
-            g = g > 0.0f ? g : 0.0f;
-            g = g < 255.0f ? g : 255.0f;
-            out[m] = (uint8_t)(int)g;
-        }
+/* ---- pass 4, each row as soon as it is shaded (the row's linear colour
+ * stays in L1): exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8
+ * bits.  The noise (uniform, sd noise_sd levels) comes from a per-render
+ * table of NOISE_TAB hashed values read from a hashed offset per row, so the
+ * row loop is plain arithmetic that vectorises. ---- */
+static void noise_table(const em_light *L, uint32_t key, int W, float *restrict noise) {
+    const float amp = L->noise_sd * 3.4641016f;
+    for (int k = 0; k < NOISE_TAB + 3 * W; k++) noise[k] = (sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ key)) - 0.5f) * amp + 0.5f;
+}
+static void tone_row(float ex, uint32_t key, int W, int j, const float *restrict lin, const float *restrict noise,
+                     uint8_t *restrict out) {
+    const float *nz = noise + (sm_hash32((uint32_t)j ^ key) & (NOISE_TAB - 1));
+    for (int m = 0; m < 3 * W; m++) {
+        float v = lin[m] * ex;
+        v = v > 0.0f ? v : 0.0f;
+        float g = sqrtf(v / (1.0f + 0.15f * v)) * 255.0f + nz[m];
+        g = g > 0.0f ? g : 0.0f;
+        g = g < 255.0f ? g : 255.0f;
+        out[m] = (uint8_t)(int)g;
     }
 }
 
@@ -873,7 +873,9 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
         }
         btop[i] = j;
     }
+    const uint32_t noise_key32 = (uint32_t)(noise_key ^ (noise_key >> 32));
     if (rgb) {
+        noise_table(L, noise_key32, W, S.noise);
         uint32_t salt = w->salt;
         for (int k = 0; k < NT * NT; k++) S.nt[k] = sm_u01(sm_hash32((uint32_t)k * 0x9e3779b9u ^ salt));
     }
@@ -916,7 +918,7 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
             if (label) label[q] = (int8_t)cls;
             if (depth) depth[q] = id == EM_ID_SKY || id == EM_ID_BONNET ? 0.0f : t;
             if (!rgb) continue;
-            float *c = lin + 3 * q;
+            float *c = lin + 3 * i;
             if (id == EM_ID_SKY) sky_colour(&R, d, c);
             else if (id == EM_ID_BONNET) {
                 /* paint reflecting the sky: brighter towards the top edge */
@@ -948,13 +950,8 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
                 c[0] = cv[0]; c[1] = cv[1]; c[2] = cv[2];
             }
         }
+        if (rgb) tone_row(L->exposure, noise_key32, W, j, lin, S.noise, rgb + (size_t)j * 3 * W);
     }
-    if (!rgb) return;
-    /* 4. exposure, soft shoulder, gamma 2 (sqrt), sensor noise, 8 bits.  The
-     * noise (uniform, sd noise_sd levels) comes from a per-render table of
-     * NOISE_TAB hashed values read from a hashed offset per row, so the
-     * row loop is plain arithmetic that vectorises. */
-    tone_map(L, noise_key, W, H, &S, rgb);
 }
 
 void em_world_render(const em_world *w, const em_camera *cam, void *mem, uint64_t noise_key,
