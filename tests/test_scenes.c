@@ -199,6 +199,92 @@ static void test_exactness(void) {
     free(w); free(scratch); free(f); free(id);
 }
 
+/* ---- cast shadows ---- */
+/* entry and exit of the ray x + t L through primitive p, in double, written
+ * independently of the renderer; 0 when the line misses it */
+static int span_of(const em_prim *p, const double x[3], const double L[3], double *tn, double *tf) {
+    double lo = -1e300, hi = 1e300;
+    if (p->kind == EM_PRIM_BOX) {
+        double X = x[0] - p->c[0], Y = x[1] - p->c[1], Z = x[2] - p->c[2];
+        double o[3] = {p->cs * X - p->sn * Z, Y, p->sn * X + p->cs * Z}, d[3] = {p->cs * L[0] - p->sn * L[2], L[1], p->sn * L[0] + p->cs * L[2]};
+        for (int k = 0; k < 3; k++) {
+            if (fabs(d[k]) < 1e-12) { if (fabs(o[k]) > p->h[k]) return 0; continue; }
+            double t1 = (-p->h[k] - o[k]) / d[k], t2 = (p->h[k] - o[k]) / d[k];
+            if (t1 > t2) { double t = t1; t1 = t2; t2 = t; }
+            lo = t1 > lo ? t1 : lo; hi = t2 < hi ? t2 : hi;
+        }
+    } else if (p->kind == EM_PRIM_CYL) {
+        double ex = x[0] - p->c[0], ez = x[2] - p->c[2], a = L[0] * L[0] + L[2] * L[2], b = ex * L[0] + ez * L[2];
+        double disc = b * b - a * (ex * ex + ez * ez - (double)p->h[0] * p->h[0]);
+        if (a < 1e-12 || disc < 0) return 0;
+        lo = (-b - sqrt(disc)) / a; hi = (-b + sqrt(disc)) / a;
+        double t1 = (p->c[1] - p->h[1] - x[1]) / L[1], t2 = (p->c[1] + p->h[1] - x[1]) / L[1];
+        lo = t1 > lo ? t1 : lo; hi = t2 < hi ? t2 : hi;
+    } else {
+        double e[3], q[3], a = 0, b = 0, c = -1;
+        for (int k = 0; k < 3; k++) { e[k] = (x[k] - p->c[k]) / p->h[k]; q[k] = L[k] / p->h[k]; a += q[k] * q[k]; b += e[k] * q[k]; c += e[k] * e[k]; }
+        double disc = b * b - a * c;
+        if (disc < 0) return 0;
+        lo = (-b - sqrt(disc)) / a; hi = (-b + sqrt(disc)) / a;
+    }
+    *tn = lo; *tf = hi;
+    return lo <= hi;
+}
+
+/* Every pixel whose way to the sun is cleanly blocked by another solid gets
+ * no sunlight, and ground pixels near the camera with a clear way get some,
+ * wherever they are (also beyond the renderer's shadow grid).  Sunlight is
+ * seen by rendering the scene again with the sun's light off: the same
+ * noise, so a pixel without direct sun keeps its bytes. */
+static void test_shadows(void) {
+    em_world *w = malloc(sizeof *w), *dark = malloc(sizeof *dark);
+    void *scratch = malloc(em_render_scratch_bytes(W, H));
+    uint8_t *lit = malloc(3 * NPIX), *unlit = malloc(3 * NPIX);
+    float *depth = malloc(NPIX * sizeof *depth);
+    uint16_t *id = malloc(NPIX * sizeof *id);
+    long scenes = 0, blocked = 0, blocked_bad = 0, clear = 0, clear_bad = 0, far = 0;
+    for (int s = 0; scenes < 40 && s < 400; s++) {
+        em_world_build(w, 5, EM_SPLIT_VAL, (uint64_t)s);
+        if (!w->light.shadows) continue;
+        scenes++;
+        *dark = *w;
+        for (int k = 0; k < 3; k++) dark->light.sun_col[k] = 0.0f;
+        em_camera cam;
+        em_camera_from_rig(&w->rig, W, H, &cam);
+        em_world_render(w, &cam, scratch, 3, lit, NULL, depth, id);
+        em_world_render(dark, &cam, scratch, 3, unlit, NULL, NULL, NULL);
+        const double L[3] = {w->light.sun[0], w->light.sun[1], w->light.sun[2]};
+        for (int q = s % 2; q < NPIX; q += 2) {
+            if (id[q] == EM_ID_SKY || id[q] == EM_ID_BONNET) continue;
+            double d[3], x[3];
+            ray_of(&cam, q % W, q / W, d);
+            for (int k = 0; k < 3; k++) x[k] = cam.pos[k] + depth[q] * d[k];
+            int self = id[q] < EM_ID_TERRAIN ? id[q] : -1, hit = 0, near = 0;
+            for (int p = 0; p < w->n_prims && !hit; p++) {
+                double tn, tf;
+                if (p == self || !span_of(&w->prims[p], x, L, &tn, &tf)) continue;
+                if (tn > 0.1 && tf - tn > 0.05) hit = 1;          /* cleanly through another solid */
+                else if (tf > -0.05 && tf - tn > -0.05) near = 1;  /* grazing, or starting inside */
+            }
+            int sunlit = memcmp(lit + 3 * q, unlit + 3 * q, 3) != 0;
+            if (hit) {
+                blocked++;
+                const double gx = x[0] - x[1] * L[0] / L[1], gz = x[2] - x[1] * L[2] / L[1];
+                far += gx < -100.0 || gx > 100.0 || gz < -60.0 || gz > 260.0;  /* src/scenes/render.c's SG_* */
+                if (sunlit && ++blocked_bad <= 3) printf("  scene %d pixel (%d,%d): blocked from the sun but sunlit\n", s, q % W, q / W);
+            } else if (!near && id[q] == EM_ID_TERRAIN + EM_SURF_ROAD && depth[q] < 40.0f) {
+                clear++;
+                if (!sunlit && ++clear_bad <= 3) printf("  scene %d pixel (%d,%d): clear way to the sun but no sunlight\n", s, q % W, q / W);
+            }
+        }
+    }
+    CHECK(scenes == 40 && blocked > 0 && blocked_bad == 0,
+          "%ld scenes with sun: %ld sampled pixels cleanly blocked from the sun by another solid (%ld beyond the shadow grid) "
+          "get no sunlight (%ld do)", scenes, blocked, far, blocked_bad);
+    CHECK(clear > 0 && clear_bad == 0, "%ld road pixels within 40 m with a clear way to the sun are sunlit (%ld not)", clear, clear_bad);
+    free(w); free(dark); free(scratch); free(lit); free(unlit); free(depth); free(id);
+}
+
 /* ---- statistics ---- */
 static void test_statistics(void) {
     enum { SCENES = 300 };
@@ -286,6 +372,7 @@ static void test_statistics(void) {
 int main(void) {
     test_determinism();
     test_exactness();
+    test_shadows();
     test_statistics();
     TEST_MAIN_END();
 }

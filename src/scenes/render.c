@@ -210,7 +210,7 @@ typedef struct {
     float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
     float sa;                 /* cyl / ellipsoid: sun quadratic's a */
     float sq[3];              /* ellipsoid: sun direction / h */
-    float g[4];               /* x0, x1, z0, z1 of the box's projection along the sun onto y = 0 */
+    float g[4];               /* x0, x1, z0, z1 of the bounding box's projection along the sun onto y = 0, padded by SG_PAD */
 } prim_fast;
 
 typedef struct {
@@ -402,6 +402,12 @@ static void raster_prim(const em_camera *cam, const em_prim *p, const prim_fast 
     }
 }
 
+/* the grid cell of ground coordinate g along one axis, clamped into the grid:
+ * points beyond it share the edge cells, where primitives reaching past the
+ * edge are listed too */
+#define SG_PAD 0.01f
+static inline int sg_index(float g, float g0, float inv_cs, int n) { return (int)sm_clamp(floorf((g - g0) * inv_cs), 0.0f, (float)(n - 1)); }
+
 /* ---- shadow grid: every primitive listed in the ground cells that its
  * projection along the sun direction covers ---- */
 static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
@@ -410,6 +416,7 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
     float cs = SG_CELL;
     for (;;) {
         int nx = (int)(SG_NX * SG_CELL / cs), nz = (int)(SG_NZ * SG_CELL / cs);
+        const float inv = 1.0f / cs;
         memset(S->cell, 0, (size_t)(nx * nz + 1) * sizeof *S->cell);
         long total = 0;
         for (int pass = 0; pass < 2; pass++) {
@@ -422,10 +429,13 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
                     gx0 = gx < gx0 ? gx : gx0; gx1 = gx > gx1 ? gx : gx1;
                     gz0 = gz < gz0 ? gz : gz0; gz1 = gz > gz1 ? gz : gz1;
                 }
+                /* padded far beyond rounding, so that every true blocker passes
+                 * the footprint test; listed in cells by the query's own formula
+                 * (monotonic, and clamped into the grid as queries are) */
                 float *g = S->pf[q].g;
-                g[0] = gx0; g[1] = gx1; g[2] = gz0; g[3] = gz1;
-                int ix0 = (int)sm_clamp(floorf((gx0 - SG_X0) / cs), 0, (float)(nx - 1)), ix1 = (int)sm_clamp(floorf((gx1 - SG_X0) / cs), 0, (float)(nx - 1));
-                int iz0 = (int)sm_clamp(floorf((gz0 - SG_Z0) / cs), 0, (float)(nz - 1)), iz1 = (int)sm_clamp(floorf((gz1 - SG_Z0) / cs), 0, (float)(nz - 1));
+                g[0] = gx0 - SG_PAD; g[1] = gx1 + SG_PAD; g[2] = gz0 - SG_PAD; g[3] = gz1 + SG_PAD;
+                int ix0 = sg_index(g[0], SG_X0, inv, nx), ix1 = sg_index(g[1], SG_X0, inv, nx);
+                int iz0 = sg_index(g[2], SG_Z0, inv, nz), iz1 = sg_index(g[3], SG_Z0, inv, nz);
                 for (int iz = iz0; iz <= iz1; iz++)
                     for (int ix = ix0; ix <= ix1; ix++) {
                         int c = iz * nx + ix;
@@ -497,19 +507,19 @@ static inline int blocks(const em_prim *p, const prim_fast *F, const float x[3],
 typedef struct { float kx, kz, inv_cs; int nx, nz; } shadow_map;
 static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, const float x[3], int self, int *last) {
     const float *L = w->light.sun;
-    /* the previous pixel's blocker first: a true blocker is in this cell's
-     * list anyway, so the answer does not depend on the order */
+    /* the last blocker first (most shadowed pixels are shadowed by the same
+     * primitive as the previous pixel); every true blocker is in the cell's
+     * list, so the answer is exact and does not depend on the order */
     if (*last >= 0 && *last != self && blocks(&w->prims[*last], &S->pf[*last], x, L)) return 1;
     float gx = x[0] - x[1] * M->kx, gz = x[2] - x[1] * M->kz;
-    float fx = floorf((gx - SG_X0) * M->inv_cs), fz = floorf((gz - SG_Z0) * M->inv_cs);
-    if (fx < 0 || fz < 0 || fx >= (float)M->nx || fz >= (float)M->nz) return 0;
-    int c = (int)fz * M->nx + (int)fx;
+    int c = sg_index(gz, SG_Z0, M->inv_cs, M->nz) * M->nx + sg_index(gx, SG_X0, M->inv_cs, M->nx);
     for (int k = S->cell[c]; k < S->cell[c + 1]; k++) {
         int q = S->item[k];
         const float *g = S->pf[q].g;
         if (gx < g[0] || gx > g[1] || gz < g[2] || gz > g[3] || q == self || q == *last) continue;
         if (blocks(&w->prims[q], &S->pf[q], x, L)) { *last = q; return 1; }
     }
+    *last = -1;  /* lit: the next pixel most likely is too, and goes straight to its cell */
     return 0;
 }
 
