@@ -413,49 +413,46 @@ static inline int sg_index(float g, float g0, float inv_cs, int n) { return (int
 static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
     const float *L = w->light.sun;
     float kx = L[0] / L[1], kz = L[2] / L[1];
-    float cs = SG_CELL;
-    for (;;) {
-        int nx = (int)(SG_NX * SG_CELL / cs), nz = (int)(SG_NZ * SG_CELL / cs);
+    for (int q = 0; q < w->n_prims; q++) {
+        const em_prim *p = &w->prims[q];
+        float gx0 = BIG, gx1 = -BIG, gz0 = BIG, gz1 = -BIG;
+        for (int k = 0; k < 8; k++) {
+            float x = k & 1 ? p->bmax[0] : p->bmin[0], y = k & 2 ? p->bmax[1] : p->bmin[1], z = k & 4 ? p->bmax[2] : p->bmin[2];
+            float gx = x - y * kx, gz = z - y * kz;
+            gx0 = gx < gx0 ? gx : gx0; gx1 = gx > gx1 ? gx : gx1;
+            gz0 = gz < gz0 ? gz : gz0; gz1 = gz > gz1 ? gz : gz1;
+        }
+        /* padded far beyond rounding, so that every true blocker passes the
+         * footprint test; listed in cells by the query's own formula
+         * (monotonic, and clamped into the grid as queries are) */
+        float *g = S->pf[q].g;
+        g[0] = gx0 - SG_PAD; g[1] = gx1 + SG_PAD; g[2] = gz0 - SG_PAD; g[3] = gz1 + SG_PAD;
+    }
+    for (float cs = SG_CELL;; cs *= 2.0f) {
+        const int nx = (int)(SG_NX * SG_CELL / cs), nz = (int)(SG_NZ * SG_CELL / cs);
         const float inv = 1.0f / cs;
-        memset(S->cell, 0, (size_t)(nx * nz + 1) * sizeof *S->cell);
+        int32_t *cell = S->cell;
+        memset(cell, 0, (size_t)(nx * nz + 1) * sizeof *cell);
+        /* count per cell, prefix sums (cell[c]: end of c's list), then fill
+         * each list backwards, which leaves cell[c] at its start */
         long total = 0;
         for (int pass = 0; pass < 2; pass++) {
             for (int q = 0; q < w->n_prims; q++) {
-                const em_prim *p = &w->prims[q];
-                float gx0 = BIG, gx1 = -BIG, gz0 = BIG, gz1 = -BIG;
-                for (int k = 0; k < 8; k++) {
-                    float x = k & 1 ? p->bmax[0] : p->bmin[0], y = k & 2 ? p->bmax[1] : p->bmin[1], z = k & 4 ? p->bmax[2] : p->bmin[2];
-                    float gx = x - y * kx, gz = z - y * kz;
-                    gx0 = gx < gx0 ? gx : gx0; gx1 = gx > gx1 ? gx : gx1;
-                    gz0 = gz < gz0 ? gz : gz0; gz1 = gz > gz1 ? gz : gz1;
-                }
-                /* padded far beyond rounding, so that every true blocker passes
-                 * the footprint test; listed in cells by the query's own formula
-                 * (monotonic, and clamped into the grid as queries are) */
-                float *g = S->pf[q].g;
-                g[0] = gx0 - SG_PAD; g[1] = gx1 + SG_PAD; g[2] = gz0 - SG_PAD; g[3] = gz1 + SG_PAD;
+                const float *g = S->pf[q].g;
                 int ix0 = sg_index(g[0], SG_X0, inv, nx), ix1 = sg_index(g[1], SG_X0, inv, nx);
                 int iz0 = sg_index(g[2], SG_Z0, inv, nz), iz1 = sg_index(g[3], SG_Z0, inv, nz);
-                for (int iz = iz0; iz <= iz1; iz++)
-                    for (int ix = ix0; ix <= ix1; ix++) {
-                        int c = iz * nx + ix;
-                        if (pass == 0) { S->cell[c + 1]++; total++; }
-                        else S->item[S->cell[c]++] = (uint16_t)q;
-                    }
+                for (int iz = iz0; iz <= iz1; iz++) {
+                    int32_t *row = cell + iz * nx;
+                    if (pass == 0) { for (int ix = ix0; ix <= ix1; ix++) row[ix]++; total += ix1 - ix0 + 1; }
+                    else for (int ix = ix0; ix <= ix1; ix++) S->item[--row[ix]] = (uint16_t)q;
+                }
             }
             if (pass == 0) {
                 if (total > SG_ITEMS) break;
-                for (int c = 0; c < nx * nz; c++) S->cell[c + 1] += S->cell[c];
+                for (int c = 1; c <= nx * nz; c++) cell[c] += cell[c - 1];
             }
         }
-        if (total <= SG_ITEMS) {
-            /* pass 1 advanced every start to its end: shift back */
-            for (int c = nx * nz; c > 0; c--) S->cell[c] = S->cell[c - 1];
-            S->cell[0] = 0;
-            *cell_size = cs;
-            return;
-        }
-        cs *= 2.0f;
+        if (total <= SG_ITEMS) { *cell_size = cs; return; }
     }
 }
 
@@ -633,10 +630,11 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         float best = -1;
         for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) * p->ih[k]; if (q > best) { best = q; axis = k; } }
         sgn = l[axis] > 0 ? 1 : -1;
-        float nl[3] = {0, 0, 0};
-        nl[axis] = (float)sgn;
-        /* local -> world: x = cs*lx + sn*lz, z = -sn*lx + cs*lz */
-        n[0] = p->cs * nl[0] + p->sn * nl[2]; n[1] = nl[1]; n[2] = -p->sn * nl[0] + p->cs * nl[2];
+        /* the local face normal to world: x = cs*lx + sn*lz, z = -sn*lx + cs*lz */
+        const float fs = (float)sgn;
+        n[0] = axis == 0 ? p->cs * fs : axis == 2 ? p->sn * fs : 0.0f;
+        n[1] = axis == 1 ? fs : 0.0f;
+        n[2] = axis == 0 ? -p->sn * fs : axis == 2 ? p->cs * fs : 0.0f;
     } else if (p->kind == EM_PRIM_CYL) {
         for (int k = 0; k < 3; k++) l[k] = x[k] - p->c[k];
         float rr = sqrtf(l[0] * l[0] + l[2] * l[2]);
