@@ -751,7 +751,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
 }
 
 /* ---- sky ---- */
-static void sky_colour(const rctx *R, const float d[3], float out[3]) {
+static v4f sky_colour(const rctx *R, const float d[3]) {
     const em_world *w = R->w;
     const em_light *L = &w->light;
     float m = sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
@@ -759,13 +759,14 @@ static void sky_colour(const rctx *R, const float d[3], float out[3]) {
     float e = sm_clamp(s, 0.0f, 1.0f);
     float g = 1.0f - (1.0f - e) * (1.0f - e);
     g = g * g;
-    for (int k = 0; k < 3; k++) out[k] = sm_lerp(L->sky_hor[k], L->sky_zen[k], g);
+    const v4f hor = scale3(L->sky_hor, 1.0f);
+    v4f out = hor + (scale3(L->sky_zen, 1.0f) - hor) * g;  /* sm_lerp per lane */
     float cosang = (d[0] * L->sun[0] + d[1] * L->sun[1] + d[2] * L->sun[2]) / m;
     if (L->shadows && cosang > 0.0f) {
         float c2 = cosang * cosang, c4 = c2 * c2, c8 = c4 * c4, c16 = c8 * c8;
         float glow = 0.25f * c8 + 0.8f * c16 * c16 * c16;
-        for (int k = 0; k < 3; k++) out[k] += glow * L->sun_col[k] * 0.35f;
-        if (cosang > 0.9996f) for (int k = 0; k < 3; k++) out[k] = 4.0f;
+        out += glow * scale3(L->sun_col, 1.0f) * 0.35f;
+        if (cosang > 0.9996f) out = vec3(4.0f, 4.0f, 4.0f);
     }
     if (L->cloud_cover > 0 && s > 0.005f) {
         float u = d[0] / d[1] * 2.0f, v = d[2] / d[1] * 2.0f;
@@ -775,8 +776,9 @@ static void sky_colour(const rctx *R, const float d[3], float out[3]) {
         c *= sm_clamp(s * 8.0f, 0.0f, 1.0f);
         if (L->cloud_cover >= 1.0f) c = 0.5f + 0.5f * c;  /* overcast: a textured grey deck */
         float shade = 0.75f + 0.35f * n;
-        for (int k = 0; k < 3; k++) out[k] = sm_lerp(out[k], L->cloud_col[k] * shade, c);
+        out += (scale3(L->cloud_col, 1.0f) * shade - out) * c;
     }
+    return out;
 }
 
 /* ---- pass 1, terrain and sky: em_terrain_intersect, written branch-free
@@ -926,12 +928,12 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
             if (label) label[q] = (int8_t)cls;
             if (depth) depth[q] = id == EM_ID_SKY || id == EM_ID_BONNET ? 0.0f : t;
             if (!rgb) continue;
-            float *c = lin + 3 * i;
-            if (id == EM_ID_SKY) sky_colour(&R, d, c);
+            v4f cv;  /* linear colour, stored once */
+            if (id == EM_ID_SKY) cv = sky_colour(&R, d);
             else if (id == EM_ID_BONNET) {
                 /* paint reflecting the sky: brighter towards the top edge */
                 float v = (float)j / (float)H;
-                for (int k = 0; k < 3; k++) c[k] = w->bonnet_col[k] * (0.5f + L->amb_col[k] * 0.4f) + L->sky_hor[k] * 0.25f * (1.0f - v);
+                cv = scale3(w->bonnet_col, 1.0f) * (0.5f + amb4 * 0.4f) + scale3(L->sky_hor, 0.25f) * (1.0f - v);
             } else {
                 float dist = t * sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
                 surf s;
@@ -954,9 +956,10 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
                 float fog = sm_lerp(fog_tab[fi], fog_tab[fi + 1], fp - (float)fi);
                 /* the three channels in one vector, each as sm_lerp(v, haze, fog) */
                 const v4f v = s.alb * (amb4 * amb + sunc4 * sun) + s.emit;
-                const v4f cv = v + (haze4 - v) * fog;
-                c[0] = cv[0]; c[1] = cv[1]; c[2] = cv[2];
+                cv = v + (haze4 - v) * fog;
             }
+            float *c = lin + 3 * i;
+            c[0] = cv[0]; c[1] = cv[1]; c[2] = cv[2];
         }
         if (rgb) tone_row(L->exposure, noise_key32, W, j, lin, S.noise, rgb + (size_t)j * 3 * W);
     }
