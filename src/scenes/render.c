@@ -9,6 +9,9 @@
  * direction has d . fwd = 1, so the depth label is the hit's t itself. */
 #include <string.h>
 #include <stdlib.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
 #include "scenes/scene.h"
 #include "scenes/smath.h"
 
@@ -203,6 +206,14 @@ int em_bonnet_at(const em_world *w, const em_camera *cam, int i, int j) {
  * the primitive's frame (boxes), or the quadratic's fixed terms */
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
+/* 1 when any lane of a comparison's mask is set (one movmskps on x86) */
+static inline int any4(v4i m) {
+#if defined(__SSE__)
+    return _mm_movemask_ps((__m128)m) != 0;
+#else
+    return (m[0] | m[1] | m[2] | m[3]) != 0;
+#endif
+}
 typedef struct {
     v4f sc, sh, sinv4, srot;  /* box shadow test: centre, half extents, sinv, (cs, sn); lane 3 neutral */
     float o[3];               /* camera origin: box local / cyl o - c / ellipsoid (o - c) / h */
@@ -210,7 +221,8 @@ typedef struct {
     float sl[3], sinv[3];     /* sun direction in the box frame and its inverse */
     float sa;                 /* cyl / ellipsoid: sun quadratic's a */
     float sq[3];              /* ellipsoid: sun direction / h */
-    float g[4];               /* x0, x1, z0, z1 of the bounding box's projection along the sun onto y = 0, padded by SG_PAD */
+    v4f g;                    /* x0, -x1, z0, -z1 of the bounding box's projection along the sun onto y = 0, padded
+                               * by SG_PAD (x1, z1 negated: one vector comparison tests the four edges) */
 } prim_fast;
 
 typedef struct {
@@ -425,8 +437,7 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
         /* padded far beyond rounding, so that every true blocker passes the
          * footprint test; listed in cells by the query's own formula
          * (monotonic, and clamped into the grid as queries are) */
-        float *g = S->pf[q].g;
-        g[0] = gx0 - SG_PAD; g[1] = gx1 + SG_PAD; g[2] = gz0 - SG_PAD; g[3] = gz1 + SG_PAD;
+        S->pf[q].g = (v4f){gx0 - SG_PAD, -(gx1 + SG_PAD), gz0 - SG_PAD, -(gz1 + SG_PAD)};
     }
     for (float cs = SG_CELL;; cs *= 2.0f) {
         const int nx = (int)(SG_NX * SG_CELL / cs), nz = (int)(SG_NZ * SG_CELL / cs);
@@ -438,9 +449,9 @@ static void shadow_grid(const em_world *w, scratch *S, float *cell_size) {
         long total = 0;
         for (int pass = 0; pass < 2; pass++) {
             for (int q = 0; q < w->n_prims; q++) {
-                const float *g = S->pf[q].g;
-                int ix0 = sg_index(g[0], SG_X0, inv, nx), ix1 = sg_index(g[1], SG_X0, inv, nx);
-                int iz0 = sg_index(g[2], SG_Z0, inv, nz), iz1 = sg_index(g[3], SG_Z0, inv, nz);
+                const v4f g = S->pf[q].g;
+                int ix0 = sg_index(g[0], SG_X0, inv, nx), ix1 = sg_index(-g[1], SG_X0, inv, nx);
+                int iz0 = sg_index(g[2], SG_Z0, inv, nz), iz1 = sg_index(-g[3], SG_Z0, inv, nz);
                 for (int iz = iz0; iz <= iz1; iz++) {
                     int32_t *row = cell + iz * nx;
                     if (pass == 0) { for (int ix = ix0; ix <= ix1; ix++) row[ix]++; total += ix1 - ix0 + 1; }
@@ -510,10 +521,10 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
     if (*last >= 0 && *last != self && blocks(&w->prims[*last], &S->pf[*last], x, L)) return 1;
     float gx = x[0] - x[1] * M->kx, gz = x[2] - x[1] * M->kz;
     int c = sg_index(gz, SG_Z0, M->inv_cs, M->nz) * M->nx + sg_index(gx, SG_X0, M->inv_cs, M->nx);
+    const v4f pt = {gx, -gx, gz, -gz};
     for (int k = S->cell[c]; k < S->cell[c + 1]; k++) {
         int q = S->item[k];
-        const float *g = S->pf[q].g;
-        if (gx < g[0] || gx > g[1] || gz < g[2] || gz > g[3] || q == self || q == *last) continue;
+        if (any4(pt < S->pf[q].g) || q == self || q == *last) continue;  /* beyond one of the footprint's edges */
         if (blocks(&w->prims[q], &S->pf[q], x, L)) { *last = q; return 1; }
     }
     *last = -1;  /* lit: the next pixel most likely is too, and goes straight to its cell */
