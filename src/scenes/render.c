@@ -640,7 +640,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         to_local(p, x, l, 1);
         float best = -1;
         for (int k = 0; k < 3; k++) { float q = fabsf(l[k]) * p->ih[k]; if (q > best) { best = q; axis = k; } }
-        sgn = l[axis] > 0 ? 1 : -1;
+        sgn = (axis == 0 ? l[0] : axis == 1 ? l[1] : l[2]) > 0 ? 1 : -1;  /* l stays in registers */
         /* the local face normal to world: x = cs*lx + sn*lz, z = -sn*lx + cs*lz */
         const float fs = (float)sgn;
         n[0] = axis == 0 ? p->cs * fs : axis == 2 ? p->sn * fs : 0.0f;
