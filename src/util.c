@@ -209,7 +209,6 @@ FILE *em_fopen_input(const char *path, const char *what, em_err *err) {
     return f;
 }
 
-
 long em_json_nul_escape(const char *s, size_t n) {
     int in_string = 0;
     for (size_t i = 0; i < n; i++) {

@@ -14,7 +14,6 @@
 #include "util.h"
 #include "image/image.h"
 
-
 typedef struct {
     FILE *f;
     int truncated;

@@ -17,9 +17,8 @@
 
 /* The renderer is also compiled for AVX2 and x86-64-v4 (AVX-512), picked at
  * run time where the CPU has them: wider vectors, one-instruction floorf
- * (SSE4.1 roundss), the same
- * IEEE operations on each value (no FMA: -ffp-contract=off), so the same
- * bytes on every machine. */
+ * (SSE4.1 roundss), the same IEEE operations on each value (no FMA:
+ * -ffp-contract=off), so the same bytes on every machine. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
     !defined(EM_SCENES_NO_CLONES)
 #define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
@@ -537,11 +536,12 @@ static int in_shadow(const em_world *w, const scratch *S, const shadow_map *M, c
  * on store forwarding) */
 typedef struct { v4f alb, emit; } surf;
 static inline v4f vec3(float a, float b, float c) { return (v4f){a, b, c, 0.0f}; }
-static inline v4f scale3(const float c[3], float k) { return vec3(c[0], c[1], c[2]) * k; }
+static inline v4f load3(const float c[3]) { return vec3(c[0], c[1], c[2]); }
+static inline v4f scale3(const float c[3], float k) { return load3(c) * k; }
 
 static void glass(surf *s, const rctx *R, const float tint[3], float refl, float up_face) {
     const em_light *L = &R->w->light;
-    s->alb = scale3(tint, 1.0f);
+    s->alb = load3(tint);
     s->emit = refl * (scale3(L->sky_hor, 1.0f - up_face) + scale3(L->sky_zen, up_face));
 }
 
@@ -561,7 +561,7 @@ static void mat_facade(surf *s, const rctx *R, const em_prim *p, const float l[3
         int bay = (int)floorf(us);
         if (shop && fabsf(uf - 0.5f) < 0.44f && v > 0.35f && v < fh * 0.95f) { glass(s, R, p->col2, 0.3f, 0.0f); return; }
         if (!shop && ((uint32_t)bay * 2654435761u ^ p->salt) % 5u == 0 && fabsf(uf - 0.5f) < 0.22f && v < 2.3f) {
-            s->alb = vec3(p->col[0], p->col[1], p->col[2]) * (v4f){0.35f, 0.3f, 0.28f, 0.0f};
+            s->alb = load3(p->col) * (v4f){0.35f, 0.3f, 0.28f, 0.0f};
             return;
         }
         if (v < 0.5f) s->alb = scale3(p->col, 0.7f);  /* plinth */
@@ -674,11 +674,11 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
             float bx = fabsf(l[0]) * p->ih[0], by = fabsf(l[1]) * p->ih[1];
             int border = bx > 0.85f || by > 0.85f;
             int sym = p->p[0] == 0 ? (bx < 0.55f && by < 0.15f) : p->p[0] == 1 ? (bx * bx + by * by < 0.25f) : (bx < 0.15f && by < 0.55f);
-            s->alb = scale3(border || sym ? p->col2 : p->col, 1.0f);
+            s->alb = load3(border || sym ? p->col2 : p->col);
         } else s->alb = vec3(0.3f, 0.3f, 0.31f);
         break;
     case EM_MAT_TLIGHT: {
-        s->alb = scale3(p->col, 1.0f);
+        s->alb = load3(p->col);
         if (axis == 2 && sgn < 0) {
             float v = l[1] / p->h[1];  /* -1 .. 1 */
             int k = v > 0.33f ? 0 : v > -0.33f ? 1 : 2;
@@ -687,7 +687,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
             if (dx * dx + dy * dy < 0.1f * 0.1f) {
                 if (k == (int)p->p[0]) {
                     static const float lamp[3][3] = {{1.6f, 0.15f, 0.08f}, {1.6f, 0.9f, 0.1f}, {0.2f, 1.5f, 0.6f}};
-                    s->emit = scale3(lamp[k], 1.0f);
+                    s->emit = load3(lamp[k]);
                 }
                 s->alb = vec3(0.02f, 0.02f, 0.02f);
             }
@@ -699,7 +699,7 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         float a = tnoise(R->nt, x[0] * 2.3f + x[2] * 0.7f, x[1] * 2.3f + x[2] * 1.9f, p->salt);
         float b = dist < 40.0f ? tcell(R->nt, x[0] * 6.0f + x[1] * 3.0f, x[2] * 6.0f - x[1] * 3.0f, p->salt ^ 0x5u) : 0.5f;
         float k = 0.6f * a + 0.4f * b;
-        const v4f c2 = scale3(p->col2, 1.0f);
+        const v4f c2 = load3(p->col2);
         s->alb = c2 + (scale3(p->col, 1.3f) - c2) * k;  /* sm_lerp per lane */
         break;
     }
@@ -708,11 +708,11 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
         /* hair on the top and back of the head (p[0], p[1]: facing direction) */
         float front = (l[0] * p->p[1] + l[2] * p->p[0]) / p->h[2];
         int hair = l[1] > 0.25f * p->h[1] || front < -0.3f;
-        s->alb = scale3(hair ? p->col2 : p->col, 1.0f);
+        s->alb = load3(hair ? p->col2 : p->col);
         break;
     }
     case EM_MAT_PAINT: {
-        s->alb = scale3(p->col, 1.0f);
+        s->alb = load3(p->col);
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
         if (axis == 2) {
             /* front (+z local) and back: lights near the corners, bumper below */
@@ -730,15 +730,15 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
     }
     case EM_MAT_CABIN: {
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
-        if (axis == 1) { s->alb = scale3(p->col, 1.0f); break; }
+        if (axis == 1) { s->alb = load3(p->col); break; }
         if (v > 0.08f && v < 0.88f) {
             if (axis == 2 || fabsf(fabsf(l[2]) / p->h[2] - 0.05f) > 0.12f) { glass(s, R, p->col2, 0.35f, 0.3f); break; }
         }
-        s->alb = scale3(p->col, 1.0f);
+        s->alb = load3(p->col);
         break;
     }
     case EM_MAT_TYRE: {
-        s->alb = scale3(p->col, 1.0f);
+        s->alb = load3(p->col);
         if (axis == 0 && p->kind == EM_PRIM_BOX) {
             float dy = l[1], dz = l[2];
             float rim = 0.6f * p->p[0];
@@ -748,16 +748,16 @@ static void shade_prim(surf *s, const rctx *R, const em_prim *p, const float x[3
     }
     case EM_MAT_BUSBODY: {
         float v = (l[1] + p->h[1]) * 0.5f * p->ih[1];
-        s->alb = scale3(p->col, 1.0f);
+        s->alb = load3(p->col);
         if (axis == 1) break;
         if (axis == 0) {
             if (v > 0.45f && v < 0.88f && sm_fmod(l[2] + 50.0f, 1.3f) > 0.12f) glass(s, R, p->col2, 0.25f, 0.0f);
-            else if (v > 0.25f && v < 0.35f) s->alb = scale3(p->col2, 1.0f);
+            else if (v > 0.25f && v < 0.35f) s->alb = load3(p->col2);
             else if (v < 0.08f) s->alb = scale3(p->col, 0.3f);
         } else if (v > (sgn > 0 ? 0.35f : 0.5f) && v < 0.92f && fabsf(l[0]) < 0.9f * p->h[0]) glass(s, R, p->col2, 0.35f, 0.2f);
         break;
     }
-    default: s->alb = scale3(p->col, 1.0f); break;
+    default: s->alb = load3(p->col); break;
     }
 }
 
@@ -770,13 +770,13 @@ static v4f sky_colour(const rctx *R, const float d[3]) {
     float e = sm_clamp(s, 0.0f, 1.0f);
     float g = 1.0f - (1.0f - e) * (1.0f - e);
     g = g * g;
-    const v4f hor = scale3(L->sky_hor, 1.0f);
-    v4f out = hor + (scale3(L->sky_zen, 1.0f) - hor) * g;  /* sm_lerp per lane */
+    const v4f hor = load3(L->sky_hor);
+    v4f out = hor + (load3(L->sky_zen) - hor) * g;  /* sm_lerp per lane */
     float cosang = (d[0] * L->sun[0] + d[1] * L->sun[1] + d[2] * L->sun[2]) / m;
     if (L->shadows && cosang > 0.0f) {
         float c2 = cosang * cosang, c4 = c2 * c2, c8 = c4 * c4, c16 = c8 * c8;
         float glow = 0.25f * c8 + 0.8f * c16 * c16 * c16;
-        out += glow * scale3(L->sun_col, 1.0f) * 0.35f;
+        out += glow * load3(L->sun_col) * 0.35f;
         if (cosang > 0.9996f) out = vec3(4.0f, 4.0f, 4.0f);
     }
     if (L->cloud_cover > 0 && s > 0.005f) {
@@ -787,7 +787,7 @@ static v4f sky_colour(const rctx *R, const float d[3]) {
         c *= sm_clamp(s * 8.0f, 0.0f, 1.0f);
         if (L->cloud_cover >= 1.0f) c = 0.5f + 0.5f * c;  /* overcast: a textured grey deck */
         float shade = 0.75f + 0.35f * n;
-        out += (scale3(L->cloud_col, 1.0f) * shade - out) * c;
+        out += (load3(L->cloud_col) * shade - out) * c;
     }
     return out;
 }
@@ -912,9 +912,7 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
     const float rt0 = cam->right[0], rt1 = cam->right[1], rt2 = cam->right[2];
     const float o0 = o[0], o1 = o[1], o2 = o[2];
     const float sun0 = L->sun[0], sun1 = L->sun[1], sun2 = L->sun[2];
-    const v4f amb4 = {L->amb_col[0], L->amb_col[1], L->amb_col[2], 0.0f};
-    const v4f sunc4 = {L->sun_col[0], L->sun_col[1], L->sun_col[2], 0.0f};
-    const v4f haze4 = {L->haze_col[0], L->haze_col[1], L->haze_col[2], 0.0f};
+    const v4f amb4 = load3(L->amb_col), sunc4 = load3(L->sun_col), haze4 = load3(L->haze_col);
     const float kerb_mid = 0.5f * (w->ter.road_l + w->ter.road_r);
     const em_prim *prims = w->prims;
     const float *ca = S.ca;
@@ -944,7 +942,7 @@ static void render(const em_world *w, const em_camera *cam, void *mem, uint64_t 
             else if (id == EM_ID_BONNET) {
                 /* paint reflecting the sky: brighter towards the top edge */
                 float v = (float)j / (float)H;
-                cv = scale3(w->bonnet_col, 1.0f) * (0.5f + amb4 * 0.4f) + scale3(L->sky_hor, 0.25f) * (1.0f - v);
+                cv = load3(w->bonnet_col) * (0.5f + amb4 * 0.4f) + scale3(L->sky_hor, 0.25f) * (1.0f - v);
             } else {
                 float dist = t * sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
                 surf s;
